@@ -1,0 +1,1 @@
+"""client layer of alchemiscale-like (see design.md, Layers)."""

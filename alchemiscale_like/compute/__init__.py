@@ -1,0 +1,1 @@
+"""compute layer of alchemiscale-like (see design.md, Layers)."""

@@ -1,0 +1,1 @@
+"""execution layer of alchemiscale-like (see design.md, Layers)."""

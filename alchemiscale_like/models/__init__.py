@@ -1,0 +1,1 @@
+"""models layer of alchemiscale-like (see design.md, Layers)."""

@@ -1,0 +1,1 @@
+"""protocols layer of alchemiscale-like (see design.md, Layers)."""

@@ -1,0 +1,1 @@
+"""security layer of alchemiscale-like (see design.md, Layers)."""

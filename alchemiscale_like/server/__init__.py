@@ -1,0 +1,1 @@
+"""server layer of alchemiscale-like (see design.md, Layers)."""

@@ -1,0 +1,1 @@
+"""storage layer of alchemiscale-like (see design.md, Layers)."""

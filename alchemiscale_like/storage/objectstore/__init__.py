@@ -1,0 +1,1 @@
+"""storage/objectstore layer of alchemiscale-like (see design.md, Layers)."""

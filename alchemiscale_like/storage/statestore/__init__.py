@@ -1,0 +1,1 @@
+"""storage/statestore layer of alchemiscale-like (see design.md, Layers)."""
