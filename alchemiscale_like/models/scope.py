@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from alchemiscale_like.errors import InvalidScope
@@ -20,10 +21,23 @@ _FIELD_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}$")
 
 
-class Scope(BaseModel):
-    """An ``org-campaign-project`` scope; ``*`` (or ``None``) fields are wildcards."""
+class _ScopeModel(BaseModel):
+    """Raises :class:`InvalidScope` (not pydantic's error) for every invalid input."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            messages = "; ".join(
+                str(err["msg"]).removeprefix("Value error, ") for err in exc.errors()
+            )
+            raise InvalidScope(f"invalid {type(self).__name__}: {messages}") from exc
+
+
+class Scope(_ScopeModel):
+    """An ``org-campaign-project`` scope; ``*`` (or ``None``) fields are wildcards."""
 
     org: str = "*"
     campaign: str = "*"
@@ -92,14 +106,12 @@ class Scope(BaseModel):
         return True
 
 
-class ScopedKey(BaseModel):
+class ScopedKey(_ScopeModel):
     """A gufe key bound to the specific scope it is stored under.
 
     String form: ``{key}-{org}-{campaign}-{project}``, where ``key`` is
     ``{ClassName}-{32 hex digits}``.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     gufe_key: str
     org: str

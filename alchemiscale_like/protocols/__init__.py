@@ -1,1 +1,15 @@
-"""protocols layer of alchemiscale-like (see design.md, Layers)."""
+"""Protocols shipped with alchemiscale-like."""
+
+from alchemiscale_like.protocols.harmonic_ti import (
+    HarmonicTIProtocol,
+    HarmonicTIResult,
+    HarmonicTISettings,
+    analytic_free_energy,
+)
+
+__all__ = [
+    "HarmonicTIProtocol",
+    "HarmonicTIResult",
+    "HarmonicTISettings",
+    "analytic_free_energy",
+]

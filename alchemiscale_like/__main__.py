@@ -1,0 +1,3 @@
+from alchemiscale_like.cli import main
+
+main()

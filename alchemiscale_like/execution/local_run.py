@@ -1,0 +1,149 @@
+"""Run Transformations on this machine, checkpointing to a folder, resuming on rerun.
+
+Layout of ``DIR/<transformation key>/`` (the object-store layout of one Task):
+
+* ``dag.json``: the ProtocolDAG, created once and reused by every rerun;
+* ``units/<unit key>/<attempt>/result.json`` and ``.../files/<name>``: each
+  attempt's result, written only after its files (so a visible result always
+  has its files);
+* ``checkpoints/<unit key>/``: a running unit's own restart files;
+* ``work/``: scratch, shared and permanent folders and the file cache;
+* ``result.json``: the ProtocolDAGResult once every unit has run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.execution.dag_executor import DAGExecutor, ExecutionModel
+from alchemiscale_like.execution.fetcher import FileFetcher
+from alchemiscale_like.execution.unit_executor import UnitExecutor
+from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
+from alchemiscale_like.models.protocolunit import ProtocolUnitResult
+from alchemiscale_like.models.resultfile import ResultFile
+from alchemiscale_like.models.transformation import Transformation
+
+log = logging.getLogger(__name__)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class LocalRunStore:
+    """The checkpoint folder of one Transformation's local run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def dag_path(self) -> Path:
+        """Where the run's one ProtocolDAG is kept."""
+        return self.root / "dag.json"
+
+    def load_or_create_dag(self, transformation: Transformation, seed: int | None) -> ProtocolDAG:
+        """Return the stored DAG, or create, store and return it (first run only)."""
+        if self.dag_path.exists():
+            dag = ProtocolDAG.from_json(self.dag_path.read_bytes())
+            if dag.transformation_key != transformation.key:
+                raise ValidationError(
+                    f"{self.root} holds a DAG of {dag.transformation_key}, not {transformation.key}"
+                )
+            return dag
+        dag = transformation.create(seed=seed)
+        write_atomic(self.dag_path, dag.to_json().encode())
+        return dag
+
+    def previous_results(self) -> list[ProtocolUnitResult]:
+        """Every attempt recorded so far."""
+        results = []
+        for path in sorted(self.root.glob("units/*/*/result.json")):
+            results.append(ProtocolUnitResult.from_json(path.read_bytes()))
+        return results
+
+    def persist(self, result: ProtocolUnitResult, files: dict[str, Path]) -> None:
+        """Make one attempt durable: its files first, then its result."""
+        for location, local in files.items():
+            target = self.root / location
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                os.link(local, tmp)  # same disk: no copy of large files
+            except OSError:
+                shutil.copyfile(local, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        folder = self.root / "units" / result.source_key / str(result.attempt)
+        write_atomic(folder / "result.json", result.to_json().encode())
+
+    def download(self, ref: ResultFile, dest: Path) -> None:
+        """Copy a stored file of this run to ``dest`` (the fetcher verifies it)."""
+        shutil.copyfile(self.root / ref.location, dest)
+
+    def write_dag_result(self, dag_result: ProtocolDAGResult) -> None:
+        """Store the final ProtocolDAGResult."""
+        write_atomic(self.root / "result.json", dag_result.to_json().encode())
+
+
+def run_transformation(
+    transformation: Transformation,
+    out_dir: Path,
+    *,
+    model: ExecutionModel = "inprocess",
+    max_workers: int | None = None,
+    max_retries: int = 0,
+    seed: int | None = None,
+    on_unit_result: Callable[[ProtocolUnitResult], None] | None = None,
+) -> ProtocolDAGResult:
+    """Run (or resume) one Transformation's DAG under ``out_dir/<transformation key>``."""
+    store = LocalRunStore(out_dir / transformation.key)
+    dag = store.load_or_create_dag(transformation, seed)
+    previous = store.previous_results()
+    work = store.root / "work"
+    fetcher = FileFetcher(work / "cache", download=store.download)
+    executor = DAGExecutor(
+        UnitExecutor(work, store.root / "checkpoints", fetcher),
+        model=model,
+        max_workers=max_workers,
+        max_retries=max_retries,
+    )
+
+    def persist(result: ProtocolUnitResult, files: dict[str, Path]) -> None:
+        store.persist(result, files)
+        if on_unit_result is not None:
+            on_unit_result(result)
+
+    log.info(
+        "event=run_start transformation=%s units=%d done=%d",
+        transformation.key,
+        len(dag.protocol_units),
+        sum(r.ok() for r in previous),
+    )
+    dag_result = executor.execute(dag, previous, on_unit_result=persist)
+    if dag_result.ok():
+        store.write_dag_result(dag_result)
+        shutil.rmtree(work / "permanent", ignore_errors=True)
+    return dag_result
