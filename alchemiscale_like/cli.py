@@ -201,6 +201,61 @@ def quickstart(out_dir: Path | None) -> None:
         )
 
 
+@cli.group()
+def database() -> None:
+    """Manage the state store (Neo4j; see NEO4J_URL, NEO4J_USER, NEO4J_PASSWORD)."""
+
+
+def _statestore() -> Any:
+    from alchemiscale_like.storage.statestore import build_statestore
+
+    return build_statestore()
+
+
+@database.command("init")
+def database_init() -> None:
+    """Create constraints and indexes (safe to run again)."""
+    store = _statestore()
+    try:
+        store.initialize()
+        click.echo("state store initialized")
+    except AlchemiscaleLikeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@database.command("check")
+def database_check() -> None:
+    """Exit 0 if the state store is reachable and initialized."""
+    store = _statestore()
+    try:
+        store.check()
+        click.echo("state store ok")
+    except AlchemiscaleLikeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@database.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def database_reset(yes: bool) -> None:
+    """Delete EVERYTHING in the state store (data, constraints, indexes)."""
+    if not yes:
+        click.confirm(
+            "This deletes every network, task and result reference. Continue?", abort=True
+        )
+    store = _statestore()
+    try:
+        store.reset()
+        click.echo("state store reset")
+    except AlchemiscaleLikeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
 def main() -> None:
     """Entry point for ``python -m alchemiscale_like``."""
     cli()

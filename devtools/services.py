@@ -100,8 +100,11 @@ def status(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.services", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.services",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("server", choices=["fetch", *SERVERS])
     parser.add_argument("action", nargs="?", choices=["up", "down", "status"])
     parser.add_argument("--port", type=int)

@@ -54,7 +54,11 @@ def fetch_jars(name: str, pom: Path) -> Path:
                 shutil.rmtree(tmp, ignore_errors=True)
                 subprocess.run(
                     [
-                        "mvn", "-q", "-B", "-f", str(pom),
+                        "mvn",
+                        "-q",
+                        "-B",
+                        "-f",
+                        str(pom),
                         "dependency:copy-dependencies",
                         f"-DoutputDirectory={tmp}",
                         "-DincludeScope=runtime",
@@ -145,7 +149,10 @@ def start_java(
     cmd += list(args)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     server = JavaServer(name=name, port=port, proc=proc, data_dir=data_dir, log_path=log_path)

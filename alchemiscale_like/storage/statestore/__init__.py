@@ -1,1 +1,6 @@
-"""storage/statestore layer of alchemiscale-like (see design.md, Layers)."""
+"""The state store: one interface (:class:`StateStore`), backends in subpackages."""
+
+from alchemiscale_like.storage.statestore.base import StateStore
+from alchemiscale_like.storage.statestore.settings import StateStoreSettings, build_statestore
+
+__all__ = ["StateStore", "StateStoreSettings", "build_statestore"]

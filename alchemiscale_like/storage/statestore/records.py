@@ -1,0 +1,196 @@
+"""Plain records the state store takes and returns (no Neo4j or SQLite types leak out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.models.codecs import KEY_TAG
+from alchemiscale_like.models.scope import ScopedKey
+from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.models.verify import VerifiedEntry, verify_keyed_chain
+
+NETWORK_STATES = ("active", "inactive", "invalid", "deleted")
+
+
+@dataclass(frozen=True)
+class TransformationRecord:
+    """A Transformation as the state store sees it."""
+
+    key: str
+    name: str
+    protocol: str
+    state_a: str
+    state_b: str
+    qualname: str = "Transformation"
+
+
+@dataclass(frozen=True)
+class ChemicalSystemRecord:
+    """A ChemicalSystem as the state store sees it."""
+
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """The structure of an AlchemicalNetwork, read from its verified keyed chain."""
+
+    key: str
+    name: str
+    transformations: tuple[TransformationRecord, ...]
+    chemical_systems: tuple[ChemicalSystemRecord, ...]
+
+
+def _ref(value: Any, what: str) -> str:
+    if not (isinstance(value, dict) and isinstance(value.get(KEY_TAG), str)):
+        raise ValidationError(f"{what} must be a reference to another object")
+    return str(value[KEY_TAG])
+
+
+def network_record_from_chain(chain: Any) -> NetworkRecord:
+    """Verify a network's keyed chain without its classes and extract its structure.
+
+    Raises:
+        ValidationError: the chain is malformed or its root is not an AlchemicalNetwork.
+        KeyMismatch: a key does not match its content.
+    """
+    entries = verify_keyed_chain(chain)
+    by_key: dict[str, VerifiedEntry] = {e.key: e for e in entries}
+    root = entries[-1]
+    if root.qualname != "AlchemicalNetwork":
+        raise ValidationError(f"expected an AlchemicalNetwork, got a {root.qualname}")
+    edges, nodes = root.keyed_dict.get("edges"), root.keyed_dict.get("nodes")
+    if not isinstance(edges, list) or not isinstance(nodes, list):
+        raise ValidationError("an AlchemicalNetwork needs 'edges' and 'nodes' lists")
+    systems = []
+    for ref in nodes:
+        entry = by_key[_ref(ref, "a network node")]
+        if entry.qualname != "ChemicalSystem":
+            raise ValidationError(f"network node {entry.key} is a {entry.qualname}")
+        systems.append(ChemicalSystemRecord(entry.key, str(entry.keyed_dict.get("name", ""))))
+    system_keys = {s.key for s in systems}
+    transformations = []
+    for ref in edges:
+        entry = by_key[_ref(ref, "a network edge")]
+        body = entry.keyed_dict
+        if entry.qualname not in ("Transformation", "NonTransformation"):
+            raise ValidationError(f"network edge {entry.key} is a {entry.qualname}")
+        state_a = _ref(body.get("stateA"), "stateA")
+        state_b = _ref(body.get("stateB"), "stateB")
+        if not {state_a, state_b} <= system_keys:
+            raise ValidationError(f"edge {entry.key} uses a system that is not a network node")
+        protocol = by_key[_ref(body.get("protocol"), "protocol")]
+        transformations.append(
+            TransformationRecord(
+                key=entry.key,
+                name=str(body.get("name", "")),
+                protocol=protocol.qualname,
+                state_a=state_a,
+                state_b=state_b,
+                qualname=entry.qualname,
+            )
+        )
+    return NetworkRecord(
+        key=root.key,
+        name=str(root.keyed_dict.get("name", "")),
+        transformations=tuple(transformations),
+        chemical_systems=tuple(systems),
+    )
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A Task's state-store properties."""
+
+    scoped_key: ScopedKey
+    status: TaskStatus
+    priority: int
+    created: dt.datetime
+    creator: str | None
+    attempts: int
+    extends: ScopedKey | None
+    transformation: ScopedKey
+
+
+@dataclass(frozen=True)
+class ResultFileRef:
+    """A stored result file (location relative to the Task's root)."""
+
+    name: str
+    size: int
+    sha256: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ProtocolDAGRef:
+    """The one ProtocolDAG of a Task."""
+
+    key: str
+    location: str
+    n_units: int
+
+
+@dataclass(frozen=True)
+class ProtocolUnitResultRef:
+    """One stored unit attempt."""
+
+    unit_key: str
+    attempt: int
+    ok: bool
+    location: str
+    files: tuple[ResultFileRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProtocolDAGResultRef:
+    """One stored ProtocolDAGResult of a Task."""
+
+    key: str
+    ok: bool
+    location: str
+    created: dt.datetime
+    task: ScopedKey | None = None
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """Units with a successful result, out of all units of the Task's DAG (0 if none yet)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ComputeServiceRecord:
+    """A registered compute service."""
+
+    identifier: str
+    registered: dt.datetime
+    heartbeat: dt.datetime
+    protocols: tuple[str, ...] | None
+    claimed: tuple[ScopedKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """A credentialed user or compute identity (the key is stored hashed only)."""
+
+    kind: str
+    identifier: str
+    hashed_key: str
+    scopes: tuple[str, ...] = ()
+    disabled: bool = False
+    expires: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class RestartPattern:
+    """A regex on failure tracebacks and how many restarts it grants per task."""
+
+    pattern: str
+    max_retries: int

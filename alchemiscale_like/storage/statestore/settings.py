@@ -1,0 +1,51 @@
+"""State-store settings from environment variables, and the factory that builds a store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alchemiscale_like.storage.statestore.base import StateStore
+
+
+class StateStoreSettings(BaseSettings):
+    """Where the state store lives.
+
+    Environment variables: ``ALCHEMISCALE_LIKE_STATESTORE_BACKEND`` (``neo4j``),
+    ``NEO4J_URL``, ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DBNAME`` (each
+    also accepted with the ``ALCHEMISCALE_LIKE_STATESTORE_`` prefix).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ALCHEMISCALE_LIKE_STATESTORE_", extra="ignore")
+
+    backend: Literal["neo4j"] = "neo4j"
+    neo4j_url: str = Field(
+        default="bolt://127.0.0.1:7687",
+        validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_URL", "NEO4J_URL"),
+    )
+    neo4j_user: str = Field(
+        default="neo4j",
+        validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_USER", "NEO4J_USER"),
+    )
+    neo4j_password: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ALCHEMISCALE_LIKE_STATESTORE_NEO4J_PASSWORD", "NEO4J_PASSWORD"
+        ),
+    )
+    neo4j_database: str = Field(
+        default="neo4j",
+        validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_DBNAME", "NEO4J_DBNAME"),
+    )
+
+
+def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
+    """Build the configured state store (settings from the environment by default)."""
+    settings = settings or StateStoreSettings()
+    from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
+
+    return Neo4jStateStore(
+        settings.neo4j_url, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database
+    )
