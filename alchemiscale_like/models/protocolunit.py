@@ -30,7 +30,8 @@ class ProtocolUnit(Tokenizable):
                 seen.setdefault(child.key, child)
         return list(seen.values())
 
-    def _execute(self, ctx: Context, **inputs: Any) -> dict[str, Any]:
+    # ``*args: Any, **kwargs: Any`` lets subclasses declare their own keyword inputs.
+    def _execute(self, ctx: Context, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Do the work; return outputs (JSON values, or ``Path``s under ``ctx.permanent``)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _execute")
 

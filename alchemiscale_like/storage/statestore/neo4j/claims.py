@@ -183,7 +183,7 @@ class Neo4jClaims(ClaimStore):
     def _claim_from_hub(
         self, network: str, identifier: str, count: int, protocols: Sequence[str] | None
     ) -> list[str]:
-        params = {
+        params: dict[str, Any] = {
             "network": network,
             "identifier": identifier,
             "count": count,
@@ -203,4 +203,5 @@ class Neo4jClaims(ClaimStore):
 
     def get_task_claimant(self, task: ScopedKey) -> str | None:
         record = single(self._db.query(CLAIMANT, sk=str(task)), f"task {task}")
-        return record["id"]
+        identifier: str | None = record["id"]
+        return identifier
