@@ -1,3 +1,6 @@
 """Shared pytest configuration: real-server fixtures are registered as plugins here."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.fixtures.neo4j_server",
+    "tests.fixtures.s3_server",
+]

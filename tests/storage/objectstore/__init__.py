@@ -1,0 +1,1 @@
+"""Conformance suite of the object store, run against every backend."""
