@@ -9,7 +9,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import NotFound, ValidationError
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import ClaimStore
 from alchemiscale_like.storage.statestore.neo4j.connection import (
@@ -47,6 +47,11 @@ OPTIONAL MATCH (c)-[claim:CLAIMS]->(t:Task)
 WITH c, claim, t
 FOREACH (_ IN CASE WHEN t.status = 'running' THEN [1] ELSE [] END | SET t.status = 'waiting')
 DELETE claim
+WITH c, t
+CALL (t) {
+  MATCH (t)<-[a:ACTIONS]-() WHERE t.status = 'waiting'
+  SET a.order = coalesce(a.order, -log(1.0 - rand()) / a.weight)
+}
 WITH c, collect(t.scoped_key) AS released
 DETACH DELETE c
 RETURN released
@@ -57,34 +62,46 @@ MATCH (c:ComputeServiceRegistration) WHERE c.heartbeat < $older_than
 RETURN c.identifier AS id
 """
 
+# One round trip: the registration check and the hubs within the scopes.
 CLAIMABLE_HUBS = """
-MATCH (th:TaskHub)-[:PERFORMS]->(n:AlchemicalNetwork {state: 'active'})
-WHERE th.weight > 0 AND ANY(s IN $scopes WHERE
-    (s[0] IS NULL OR n.org = s[0]) AND (s[1] IS NULL OR n.campaign = s[1])
-    AND (s[2] IS NULL OR n.project = s[2]))
-RETURN th.network AS network, th.weight AS weight
+CALL () {
+  MATCH (th:TaskHub)-[:PERFORMS]->(n:AlchemicalNetwork {state: 'active'})
+  WHERE th.weight > 0 AND ANY(s IN $scopes WHERE
+      (s[0] IS NULL OR n.org = s[0]) AND (s[1] IS NULL OR n.campaign = s[1])
+      AND (s[2] IS NULL OR n.project = s[2]))
+  RETURN collect([th.network, th.weight]) AS hubs
+}
+RETURN EXISTS { MATCH (:ComputeServiceRegistration {identifier: $identifier}) } AS registered,
+       hubs
 """
 
-# Stage 1 keeps to cheap filters and a bounded candidate list; stage 2 applies
-# the per-task checks to those candidates only, then takes each task's write
-# lock (SET) and re-reads its status, so two claimers can never both win it.
-# ``rand() ^ (1 / weight)`` orders equal priorities as a weighted random sample.
+# Stage 1 seeks the claim-order index (see claim_order.py) for a bounded window
+# of waiting tasks; stage 2 applies the per-task checks to that window only,
+# then takes each task's write lock (SET) in one global order (no deadlocks
+# between multi-task claims) and re-reads its status, so two claimers can
+# never both win a task.
 CLAIM = """
-MATCH (th:TaskHub {network: $network})-[a:ACTIONS]->(t:Task)
-WHERE t.status = 'waiting'
-WITH t, a ORDER BY t.priority ASC, rand() ^ (1.0 / a.weight) DESC
-LIMIT $candidates
+MATCH ()-[a:ACTIONS]->(t:Task)
+USING INDEX a:ACTIONS(network, priority, order)
+WHERE a.network = $network AND a.priority IS NOT NULL AND a.order IS NOT NULL
+  AND t.status = 'waiting'
+WITH a, t ORDER BY a.network, a.priority, a.order LIMIT $candidates
 WHERE ($protocols IS NULL OR EXISTS {
         MATCH (t)-[:PERFORMS]->(tf:Transformation) WHERE tf.protocol IN $protocols })
   AND NOT EXISTS { MATCH (t)-[:EXTENDS]->(p:Task) WHERE p.status <> 'complete' }
-WITH t LIMIT $count
+// A fresh weighted draw within the window spreads concurrent claimers apart.
+WITH t, a.priority AS priority, rand() ^ (1.0 / a.weight) AS draw
+ORDER BY priority ASC, draw DESC LIMIT $count
+WITH t, priority, draw ORDER BY elementId(t)
 SET t._lock = true
 REMOVE t._lock
-WITH t WHERE t.status = 'waiting' AND NOT EXISTS { MATCH (t)<-[:CLAIMS]-() }
+WITH t, priority, draw WHERE t.status = 'waiting' AND NOT EXISTS { MATCH (t)<-[:CLAIMS]-() }
 MATCH (c:ComputeServiceRegistration {identifier: $identifier})
 CREATE (c)-[:CLAIMS {since: $now}]->(t)
 SET t.status = 'running', t.attempts = t.attempts + 1
-RETURN t.scoped_key AS sk
+WITH t, priority, draw
+CALL (t) { MATCH (t)<-[x:ACTIONS]-() REMOVE x.order }
+RETURN t.scoped_key AS sk ORDER BY priority ASC, draw DESC
 """
 
 CLAIMANT = """
@@ -163,12 +180,11 @@ class Neo4jClaims(ClaimStore):
     ) -> list[ScopedKey]:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"claim count must be a positive integer, got {count!r}")
-        self.get_computeservice(identifier)  # NotFound for unregistered services
         scope_lists = [[None if f == "*" else f for f in scope.to_tuple()] for scope in scopes]
-        hubs = [
-            (r["network"], float(r["weight"]))
-            for r in self._db.query(CLAIMABLE_HUBS, scopes=scope_lists)
-        ]
+        record = self._db.query(CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists)[0]
+        if not record["registered"]:
+            raise NotFound(f"compute service {identifier} not found")
+        hubs = [(network, float(weight)) for network, weight in record["hubs"]]
         claimed: list[str] = []
         for network in _weighted_order(hubs):
             while len(claimed) < count:
@@ -194,12 +210,15 @@ class Neo4jClaims(ClaimStore):
         def work(tx: ManagedTransaction, candidates: int) -> list[str]:
             return [r["sk"] for r in tx.run(CLAIM, candidates=candidates, **params)]
 
-        got = self._db.write(work, 8 * count + 32)
-        if not got:
-            # The bounded candidate list may have held only unclaimable tasks
-            # (other protocols, unfinished prerequisites): look at all of them.
-            got = self._db.write(work, 2**62)
-        return got
+        window = 8 * count + 32
+        # An empty window is usually a race lost to another claimer, so look
+        # again once; then it may hold only unclaimable tasks (other protocols,
+        # unfinished prerequisites), so look at every task of the hub.
+        return (
+            self._db.write(work, window)
+            or self._db.write(work, window)
+            or self._db.write(work, 2**62)
+        )
 
     def get_task_claimant(self, task: ScopedKey) -> str | None:
         record = single(self._db.query(CLAIMANT, sk=str(task)), f"task {task}")

@@ -19,6 +19,7 @@ from neo4j import exceptions as neo4j_errors
 
 from alchemiscale_like.errors import NotFound, StoreUnavailable
 from alchemiscale_like.models.scope import Scope, ScopedKey
+from alchemiscale_like.storage.statestore.neo4j.claim_order import CLAIM_ORDER_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,17 @@ _INDEXES = [
 
 #: Constraints and indexes; each statement is idempotent. Schema statements take
 #: no parameters, so they are spelled out from the fixed tables above.
-SCHEMA = [
-    f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
-    for name, label, prop in _UNIQUE
-] + [
-    f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({props})"
-    for name, label, props in _INDEXES
-]
+SCHEMA = (
+    [
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+        for name, label, prop in _UNIQUE
+    ]
+    + [
+        f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({props})"
+        for name, label, props in _INDEXES
+    ]
+    + [CLAIM_ORDER_INDEX]
+)
 
 
 def now() -> dt.datetime:

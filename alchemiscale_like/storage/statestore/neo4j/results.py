@@ -12,6 +12,7 @@ from alchemiscale_like.errors import ClaimLost, Conflict, NotFound, ValidationEr
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.base import ResultStore
+from alchemiscale_like.storage.statestore.neo4j.claim_order import SYNC_CLAIM_ORDER
 from alchemiscale_like.storage.statestore.neo4j.connection import (
     Neo4jConnection,
     single,
@@ -92,7 +93,8 @@ MERGE (r:ProtocolDAGResultRef {uid: $uid})
 MERGE (d)-[:RESULTS_IN]->(r)
 """
 
-FINISH = """
+FINISH = (
+    """
 MATCH (t:Task {scoped_key: $task})
 SET t.status = $status
 WITH t
@@ -103,6 +105,8 @@ OPTIONAL MATCH (t)<-[a:ACTIONS]-()
 WHERE $drop_actions
 DELETE a
 """
+    + SYNC_CLAIM_ORDER
+)
 
 RESTART_PATTERNS_FOR_TASK = """
 MATCH (t:Task {scoped_key: $task})<-[:ACTIONS]-(th:TaskHub)<-[:ENFORCES]-(p:TaskRestartPattern)

@@ -18,6 +18,7 @@ from alchemiscale_like.models.task import (
     parse_status,
 )
 from alchemiscale_like.storage.statestore.base import TaskStore
+from alchemiscale_like.storage.statestore.neo4j.claim_order import SYNC_CLAIM_ORDER
 from alchemiscale_like.storage.statestore.neo4j.connection import (
     Neo4jConnection,
     now,
@@ -75,21 +76,31 @@ RETURN n.scoped_key AS network, collect(t.scoped_key) AS tasks
 """
 
 TASK_NETWORK_MEMBERSHIP = """
-MATCH (n:AlchemicalNetwork {scoped_key: $network})
-UNWIND $tasks AS sk
-OPTIONAL MATCH (t:Task {scoped_key: sk})
-RETURN sk, t IS NOT NULL AS exists,
-       EXISTS { (t)-[:PERFORMS]->(:Transformation)<-[:CONTAINS]-(n) } AS member
+OPTIONAL MATCH (n:AlchemicalNetwork {scoped_key: $network})
+CALL (n) {
+  UNWIND $tasks AS sk
+  OPTIONAL MATCH (t:Task {scoped_key: sk})
+  WITH sk, t
+  WHERE t IS NULL OR NOT EXISTS { (t)-[:PERFORMS]->(:Transformation)<-[:CONTAINS]-(n) }
+  RETURN collect(CASE WHEN t IS NULL THEN sk END) AS unknown,
+         collect(CASE WHEN t IS NOT NULL THEN sk END) AS foreign
+}
+RETURN n IS NOT NULL AS found, unknown, foreign
 """
 
+# ``IN $tasks`` rather than UNWIND + per-row lookup: on a young database the
+# planner may pick the status index for a per-row lookup (rows x tasks reads);
+# here the worst plan is one linear pass.
 ACTION_TASKS = """
 MATCH (th:TaskHub {network: $network})
-UNWIND $tasks AS sk
-MATCH (t:Task {scoped_key: sk}) WHERE t.status IN $actionable
+MATCH (t:Task) WHERE t.scoped_key IN $tasks AND t.status IN $actionable
 MERGE (th)-[a:ACTIONS]->(t)
   ON CREATE SET a.weight = coalesce($weight, $default_weight)
-SET a.weight = coalesce($weight, a.weight)
-RETURN t.scoped_key AS sk
+SET a.weight = coalesce($weight, a.weight), a.network = th.network, a.priority = t.priority,
+    a.order = CASE WHEN t.status <> 'waiting' THEN null
+                   WHEN $weight IS NULL AND a.order IS NOT NULL THEN a.order
+                   ELSE -log(1.0 - rand()) / coalesce($weight, a.weight) END
+RETURN collect(t.scoped_key) AS actioned
 """
 
 CANCEL_TASKS = """
@@ -112,8 +123,11 @@ MATCH (th:TaskHub {network: $network}) SET th.weight = $weight RETURN th.weight 
 
 SET_PRIORITY = """
 UNWIND $tasks AS sk
-MATCH (t:Task {scoped_key: sk}) SET t.priority = $priority
-RETURN t.scoped_key AS sk
+MATCH (t:Task {scoped_key: sk})
+SET t.priority = $priority
+WITH t
+OPTIONAL MATCH ()-[a:ACTIONS]->(t)
+SET a.priority = $priority
 """
 
 GET_STATUS = """
@@ -139,7 +153,8 @@ REMOVE e._lock
 RETURN DISTINCT e.scoped_key AS sk, e.status AS status
 """
 
-APPLY_STATUS = """
+APPLY_STATUS = (
+    """
 UNWIND $tasks AS sk
 MATCH (t:Task {scoped_key: sk})
 SET t.status = $status
@@ -151,6 +166,8 @@ OPTIONAL MATCH (t)<-[a:ACTIONS]-()
 WHERE $drop_actions
 DELETE a
 """
+    + SYNC_CLAIM_ORDER
+)
 
 NETWORK_STATUS = """
 MATCH (n:AlchemicalNetwork {scoped_key: $sk})
@@ -264,13 +281,12 @@ class Neo4jTasks(TaskStore):
         return _keys(record["tasks"])
 
     def _check_members(self, tx: ManagedTransaction, tasks: list[str], network: ScopedKey) -> None:
-        records = list(tx.run(TASK_NETWORK_MEMBERSHIP, network=str(network), tasks=tasks))
-        if tasks and not records:
+        record = tx.run(TASK_NETWORK_MEMBERSHIP, network=str(network), tasks=tasks).single()
+        if record is None or not record["found"]:
             raise NotFound(f"network {network} not found")
-        unknown = [r["sk"] for r in records if not r["exists"]]
-        if unknown:
-            raise NotFound(f"unknown tasks: {unknown}")
-        foreign = [r["sk"] for r in records if not r["member"]]
+        if record["unknown"]:
+            raise NotFound(f"unknown tasks: {sorted(record['unknown'])}")
+        foreign = sorted(record["foreign"])
         if foreign:
             raise ValidationError(f"tasks not in network {network}: {foreign}")
 
@@ -283,17 +299,15 @@ class Neo4jTasks(TaskStore):
 
         def work(tx: ManagedTransaction) -> list[str]:
             self._check_members(tx, wanted, network)
-            return [
-                r["sk"]
-                for r in tx.run(
-                    ACTION_TASKS,
-                    network=str(network),
-                    tasks=wanted,
-                    weight=weight,
-                    default_weight=DEFAULT_ACTION_WEIGHT,
-                    actionable=[str(s) for s in ACTIONABLE],
-                )
-            ]
+            record = tx.run(
+                ACTION_TASKS,
+                network=str(network),
+                tasks=wanted,
+                weight=weight,
+                default_weight=DEFAULT_ACTION_WEIGHT,
+                actionable=[str(s) for s in ACTIONABLE],
+            ).single()
+            return list(record["actioned"]) if record is not None else []
 
         return _keys(self._db.write(work))
 
