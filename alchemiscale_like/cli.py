@@ -206,36 +206,31 @@ def database() -> None:
     """Manage the state store (Neo4j; see NEO4J_URL, NEO4J_USER, NEO4J_PASSWORD)."""
 
 
-def _statestore() -> Any:
+def _on_statestore(action: str) -> None:
+    """Run ``action`` (a StateStore method name) on the configured store, errors for humans."""
     from alchemiscale_like.storage.statestore import build_statestore
 
-    return build_statestore()
+    store = build_statestore()
+    try:
+        getattr(store, action)()
+    except AlchemiscaleLikeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 @database.command("init")
 def database_init() -> None:
     """Create constraints and indexes (safe to run again)."""
-    store = _statestore()
-    try:
-        store.initialize()
-        click.echo("state store initialized")
-    except AlchemiscaleLikeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    _on_statestore("initialize")
+    click.echo("state store initialized")
 
 
 @database.command("check")
 def database_check() -> None:
     """Exit 0 if the state store is reachable and initialized."""
-    store = _statestore()
-    try:
-        store.check()
-        click.echo("state store ok")
-    except AlchemiscaleLikeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    _on_statestore("check")
+    click.echo("state store ok")
 
 
 @database.command("reset")
@@ -246,14 +241,8 @@ def database_reset(yes: bool) -> None:
         click.confirm(
             "This deletes every network, task and result reference. Continue?", abort=True
         )
-    store = _statestore()
-    try:
-        store.reset()
-        click.echo("state store reset")
-    except AlchemiscaleLikeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    _on_statestore("reset")
+    click.echo("state store reset")
 
 
 def main() -> None:

@@ -176,17 +176,19 @@ def encode_value(value: Any) -> Any:
     raise ValidationError(f"cannot encode a value of type {type(value).__name__} as JSON")
 
 
+def check_dict_key(key: Any) -> str:
+    """Return ``key`` if it may be a JSON object key here (a string, not reserved)."""
+    if not isinstance(key, str):
+        raise ValidationError(f"dict keys must be strings, got {type(key).__name__}")
+    if key in RESERVED_KEYS:
+        raise ValidationError(f"dict key {key!r} is reserved")
+    return key
+
+
 def to_jsonable(value: Any) -> Any:
     """Recursively encode ``value`` into JSON-native types (dicts, lists, str, numbers)."""
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValidationError(f"dict keys must be strings, got {type(key).__name__}")
-            if key in RESERVED_KEYS:
-                raise ValidationError(f"dict key {key!r} is reserved")
-            out[key] = to_jsonable(item)
-        return out
+        return {check_dict_key(key): to_jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
     return encode_value(value)

@@ -23,7 +23,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from alchemiscale_like.errors import UnknownClass, ValidationError
-from alchemiscale_like.models.codecs import KEY_TAG, RESERVED_KEYS, encode_value, has_codec
+from alchemiscale_like.models.codecs import KEY_TAG, check_dict_key, encode_value, has_codec
 
 _REGISTRY: dict[tuple[str, str], type[Tokenizable]] = {}
 
@@ -70,14 +70,7 @@ def _keyed_value(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return {name: _keyed_value(getattr(value, name)) for name in type(value).model_fields}
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValidationError(f"dict keys must be strings, got {type(key).__name__}")
-            if key in RESERVED_KEYS:
-                raise ValidationError(f"dict key {key!r} is reserved")
-            out[key] = _keyed_value(item)
-        return out
+        return {check_dict_key(key): _keyed_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_keyed_value(item) for item in value]
     return encode_value(value)

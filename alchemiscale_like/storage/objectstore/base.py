@@ -271,7 +271,7 @@ class ObjectStore(ABC):
         """The checkpoint files of ``unit_key``, by name."""
         prefix = layout.checkpoint_prefix(task_sk, unit_key)
         return {
-            entry.location[len(prefix):]: self._stat(entry.location)
+            entry.location[len(prefix) :]: self._stat(entry.location)
             for entry in self._list(prefix, 1000)
         }
 
@@ -387,9 +387,7 @@ class ObjectStore(ABC):
             chunk_size=chunk_size,
         )
 
-    def _closing_chunks(
-        self, raw: RawObject, chunk_size: int
-    ) -> Generator[bytes, None, None]:
+    def _closing_chunks(self, raw: RawObject, chunk_size: int) -> Generator[bytes, None, None]:
         try:
             yield from self._chunks(raw, chunk_size)
         finally:

@@ -27,9 +27,27 @@ CHUNK_SIZE = 1 << 20
 #: Binary trajectories, archives and already-compressed data are stored as-is.
 COMPRESSIBLE_SUFFIXES = frozenset(
     {
-        ".json", ".txt", ".log", ".csv", ".tsv", ".xml", ".yaml", ".yml", ".out",
-        ".pdb", ".cif", ".sdf", ".mol", ".mol2", ".xyz", ".gro", ".top", ".itp",
-        ".prmtop", ".inpcrd", ".psf",
+        ".json",
+        ".txt",
+        ".log",
+        ".csv",
+        ".tsv",
+        ".xml",
+        ".yaml",
+        ".yml",
+        ".out",
+        ".pdb",
+        ".cif",
+        ".sdf",
+        ".mol",
+        ".mol2",
+        ".xyz",
+        ".gro",
+        ".top",
+        ".itp",
+        ".prmtop",
+        ".inpcrd",
+        ".psf",
     }
 )
 
@@ -117,7 +135,9 @@ def compress_stream(source: Readable, target: IO[bytes]) -> tuple[str, int, str,
     writer = _HashingWriter(target)
     # zstandard only calls read()/write(); its stubs ask for full file objects.
     zstandard.ZstdCompressor(level=_ZSTD_LEVEL).copy_stream(
-        cast(IO[bytes], reader), cast(IO[bytes], writer), read_size=CHUNK_SIZE,
+        cast(IO[bytes], reader),
+        cast(IO[bytes], writer),
+        read_size=CHUNK_SIZE,
         write_size=CHUNK_SIZE,
     )
     return reader.digest.hexdigest(), reader.size, writer.digest.hexdigest(), writer.size

@@ -351,7 +351,10 @@ class S3ObjectStore(ObjectStore):
             # abandoned uploads (lifecycle rule) if this cleanup is lost.
             logger.warning(
                 "event=s3_abort_failed bucket=%s key=%s upload_id=%s error=%r",
-                self.bucket, key, upload_id, exc,
+                self.bucket,
+                key,
+                upload_id,
+                exc,
             )
 
     def _delete_batch(self, batch: list[dict[str, str]], prefix: str) -> int:
@@ -367,4 +370,3 @@ class S3ObjectStore(ObjectStore):
                 f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
             )
         return len(batch)
-

@@ -65,7 +65,9 @@ def file_payload(
             )
         target.seek(0)
         info = ObjectInfo(
-            location=location, sha256=digest, size=size,
+            location=location,
+            sha256=digest,
+            size=size,
             encoding="zstd" if compress else "identity",
         )
         return _payload(info, target, stored_size, stored_digest, hashed_now=True)

@@ -12,12 +12,12 @@ from alchemiscale_like.errors import ClaimLost, Conflict, NotFound, ValidationEr
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.base import ResultStore
-from alchemiscale_like.storage.statestore.neo4j.claim_order import SYNC_CLAIM_ORDER
 from alchemiscale_like.storage.statestore.neo4j.connection import (
     Neo4jConnection,
     single,
     to_native,
 )
+from alchemiscale_like.storage.statestore.neo4j.tasks import APPLY_STATUS
 from alchemiscale_like.storage.statestore.records import (
     ProtocolDAGRef,
     ProtocolDAGResultRef,
@@ -92,21 +92,6 @@ MERGE (r:ProtocolDAGResultRef {uid: $uid})
                 r.task = $task
 MERGE (d)-[:RESULTS_IN]->(r)
 """
-
-FINISH = (
-    """
-MATCH (t:Task {scoped_key: $task})
-SET t.status = $status
-WITH t
-OPTIONAL MATCH (t)<-[c:CLAIMS]-()
-DELETE c
-WITH DISTINCT t
-OPTIONAL MATCH (t)<-[a:ACTIONS]-()
-WHERE $drop_actions
-DELETE a
-"""
-    + SYNC_CLAIM_ORDER
-)
 
 RESTART_PATTERNS_FOR_TASK = """
 MATCH (t:Task {scoped_key: $task})<-[:ACTIONS]-(th:TaskHub)<-[:ENFORCES]-(p:TaskRestartPattern)
@@ -269,8 +254,8 @@ class Neo4jResults(ResultStore):
             else:
                 status = self._restart_or_error(tx, task, tracebacks)
             tx.run(
-                FINISH,
-                task=str(task),
+                APPLY_STATUS,
+                tasks=[str(task)],
                 status=str(status),
                 drop_actions=status == TaskStatus.COMPLETE,
             ).consume()
