@@ -118,9 +118,12 @@ def make_file(path: Path, size: int) -> str:
 def raw_client(settings: ObjectStoreSettings, *, like_store: bool) -> Any:
     """A plain boto3 client; ``like_store`` copies the store's checksum settings."""
     extra = (
-        {"request_checksum_calculation": "when_required",
-         "response_checksum_validation": "when_required"}
-        if like_store else {}
+        {
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
+        if like_store
+        else {}
     )
     secret = settings.secret_access_key
     return boto3.session.Session().client(
@@ -163,6 +166,7 @@ def bench_large(
     }
     rss = {"upload": 0, "download": 0}
     raw_key = f"{store.prefix}/raw/large.bin"
+
     def run_raw(name: str, round_: int) -> None:
         client = clients[name]
         up, _ = timed(lambda: client.upload_file(str(source), store.bucket, raw_key))
@@ -194,10 +198,14 @@ def bench_large(
         shift = round_ % len(runners)
         for name, runner in runners[shift:] + runners[:shift]:
             runner(name, round_)
-        log(f"large round {round_ + 1}/{rounds}: "
-            + ", ".join(f"{n} up {size / MIB / s['upload'][-1]:.0f} "
-                        f"down {size / MIB / s['download'][-1]:.0f} MiB/s"
-                        for n, s in seconds.items()))
+        log(
+            f"large round {round_ + 1}/{rounds}: "
+            + ", ".join(
+                f"{n} up {size / MIB / s['upload'][-1]:.0f} "
+                f"down {size / MIB / s['download'][-1]:.0f} MiB/s"
+                for n, s in seconds.items()
+            )
+        )
     source.unlink()
     mib_s = {
         name: {op: round(size / MIB / statistics.median(times), 1) for op, times in ops.items()}
@@ -266,8 +274,12 @@ def bench_small(store: S3ObjectStore, settings: ObjectStoreSettings, count: int)
             got = client.get_object(Bucket=store.bucket, Key=f"{store.prefix}/raw/{i}")
             assert got["Body"].read() == bodies[i]
 
-    actions = {"store_write": store_put, "raw_boto3_write": raw_put,
-               "store_read": store_get, "raw_boto3_read": raw_get}
+    actions = {
+        "store_write": store_put,
+        "raw_boto3_write": raw_put,
+        "store_read": store_get,
+        "raw_boto3_read": raw_get,
+    }
     elapsed = dict.fromkeys(actions, 0.0)
     # Interleaved blocks, so drift in the server's speed hits both sides alike.
     block = 500
@@ -309,16 +321,19 @@ def s3_settings(work: Path) -> Iterator[tuple[ObjectStoreSettings, JavaServer | 
     s3proxy.fetch()
     server = s3proxy.start(work / "s3proxy", free_port(), exit_with_parent=True)
     try:
-        env: dict[str, Any] = {k.removeprefix("ALCHEMISCALE_LIKE_OBJECTSTORE_").lower(): v
-                               for k, v in s3proxy.env(server).items()}
+        env: dict[str, Any] = {
+            k.removeprefix("ALCHEMISCALE_LIKE_OBJECTSTORE_").lower(): v
+            for k, v in s3proxy.env(server).items()
+        }
         yield ObjectStoreSettings(**env, prefix=prefix), server
     finally:
         server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--small-count", type=int, default=10_000)
@@ -336,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
             report: dict[str, Any] = {
                 "benchmark": "objectstore",
                 "server": "s3proxy (started by the benchmark)" if server else settings.endpoint_url,
-                "settings": {"part_size_mib": settings.part_size / MIB,
-                             "max_concurrency": settings.max_concurrency},
+                "settings": {
+                    "part_size_mib": settings.part_size / MIB,
+                    "max_concurrency": settings.max_concurrency,
+                },
                 "large_file": large,
                 "small_unit_results": bench_small(store, settings, args.small_count),
                 # Two cores: another busy process halves every figure; check this first.

@@ -1,0 +1,240 @@
+"""Claim measurements: 8 concurrent claimers on one TaskHub of 20,000 waiting tasks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from alchemiscale_like.models import (
+    AlchemicalNetwork,
+    ChemicalSystem,
+    Scope,
+    ScopedKey,
+    SmallMoleculeComponent,
+    Transformation,
+)
+from alchemiscale_like.protocols import HarmonicTIProtocol, HarmonicTISettings
+from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
+from alchemiscale_like.storage.statestore.neo4j import claims as claim_queries
+from alchemiscale_like.storage.statestore.neo4j.connection import now
+from alchemiscale_like.storage.statestore.records import network_record_from_chain
+from devtools.bench.statestore.measurement import Measurement, load, run_threads, timed
+from devtools.bench.statestore.report import log
+from devtools.bench.statestore.server import Bench
+from devtools.bench.statestore.tasks import TASK_BATCH
+
+N_HUB_TASKS = 20_000
+CLAIMERS = 8
+CLAIM_SCOPE = Scope.from_str("bench-statestore-claims")
+
+BARE_CLAIM_SETUP = """
+UNWIND range(1, $n) AS i
+CREATE (:BenchTask {scoped_key: 'bench-claim-' + toString(i), status: 'waiting'})
+"""
+
+BARE_CLAIM = """
+MATCH (c:BenchService {identifier: $identifier})
+UNWIND $sks AS sk
+MATCH (t:BenchTask {scoped_key: sk})
+CREATE (c)-[:BENCH_CLAIMS]->(t)
+SET t.status = 'running'
+"""
+
+DOUBLE_CLAIMS = """
+MATCH (t:Task)<-[c:CLAIMS]-()
+WITH t, count(c) AS holders WHERE holders > 1
+RETURN count(t) AS n
+"""
+
+
+def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
+    """8 claimer threads on one TaskHub of 20,000 waiting tasks, in four variants."""
+    hub = claim_hub(bench)
+    warmup = ClaimRun("warmup", 1, [bench.store])
+    warmup.register()
+    warmup.go(seconds=1.0, max_tasks=50)
+    stores = [Neo4jStateStore(bench.url, bench.user, bench.password) for _ in range(CLAIMERS)]
+    shared = [bench.store] * CLAIMERS
+    try:
+        for name, count, run_stores in [
+            ("claims_count1_shared_store", 1, shared),
+            ("claims_count1_store_per_thread", 1, stores),
+            ("claims_count10_shared_store", 10, shared),
+            ("claims_count10_store_per_thread", 10, stores),
+        ]:
+            log(f"bench: {name}")
+            baseline = bare_claims(bench, count, seconds, max_tasks)
+            run = ClaimRun(name, count, run_stores)
+            run.register()
+            run.go(seconds, max_tasks)
+            bench.results[name] = Measurement(
+                run.rate,
+                "claims/s" if count == 1 else "tasks/s",
+                target=300.0 if count == 1 else None,
+                higher_is_better=True,
+                baseline=baseline,
+                baseline_query=f"8 threads, each a write transaction per {count} task(s): "
+                "MATCH service and task(s) by index, CREATE claim edge, SET status",
+                details=run.verify(bench) | {"load": load()},
+            )
+    finally:
+        for store in stores:
+            store.close()
+    if bench.profile:
+        bench.store.register_computeservice("bench-profile")
+        bench.profile_query(
+            "claim_tasks: GET_SERVICE (service holding ~400 tasks)",
+            claim_queries.GET_SERVICE,
+            identifier="claims_count1_store_per_thread-0",
+        )
+        bench.profile_query(
+            "claim_tasks: CLAIM",
+            claim_queries.CLAIM,
+            network=str(hub),
+            identifier="bench-profile",
+            count=1,
+            candidates=8 * 1 + 32,
+            now=now(),
+            protocols=None,
+        )
+
+
+def claim_hub(bench: Bench) -> ScopedKey:
+    """A network in its own scope whose TaskHub holds 20,000 waiting tasks."""
+    protocol = HarmonicTIProtocol(settings=HarmonicTISettings())
+    systems = [
+        ChemicalSystem(
+            components={
+                "ligand": SmallMoleculeComponent(
+                    smiles="C", properties={"spring_constant": 5000.0 + i}
+                )
+            }
+        )
+        for i in range(11)
+    ]
+    edges = [
+        Transformation(stateA=systems[0], stateB=s, protocol=protocol, name=f"c{i}")
+        for i, s in enumerate(systems[1:])
+    ]
+    network = AlchemicalNetwork(edges=edges, name="bench-claims")
+    record = network_record_from_chain(json.loads(network.to_json()))
+    sk = bench.store.assemble_network(record, CLAIM_SCOPE)
+    tfs = bench.store.get_network_transformations(sk)
+    for start in range(0, N_HUB_TASKS, TASK_BATCH):
+        tasks = bench.store.create_tasks(
+            [tfs[i % len(tfs)] for i in range(start, start + TASK_BATCH)]
+        )
+        bench.store.action_tasks(tasks, sk)
+    return sk
+
+
+def bare_claims(bench: Bench, count: int, seconds: float, max_tasks: int) -> float:
+    """Tasks/s of 8 threads, each one minimal indexed write transaction per ``count`` tasks
+    it alone owns (no selection, no contention): the ceiling of this driver and server."""
+    bench.drop_baseline_nodes()
+    bench.bare_write(BARE_CLAIM_SETUP, n=max_tasks)
+    for i in range(CLAIMERS):
+        bench.bare_write("CREATE (:BenchService {identifier: $id})", id=f"bare-{i}")
+    keys = [f"bench-claim-{i}" for i in range(1, max_tasks + 1)]
+    done = [0] * CLAIMERS
+    deadline = time.monotonic() + seconds
+
+    def work(i: int) -> None:
+        mine = keys[i::CLAIMERS]
+        for start in range(0, len(mine), count):
+            if time.monotonic() > deadline:
+                return
+            bench.bare_write(BARE_CLAIM, identifier=f"bare-{i}", sks=mine[start : start + count])
+            done[i] += len(mine[start : start + count])
+
+    elapsed, _ = timed(functools.partial(run_threads, work, CLAIMERS))
+    bench.drop_baseline_nodes()
+    return sum(done) / elapsed
+
+
+class ClaimRun:
+    """One bounded run of concurrent claimers, each with its own registered service."""
+
+    def __init__(self, name: str, count: int, stores: Sequence[Neo4jStateStore]) -> None:
+        self.name, self.count, self.stores = name, count, stores
+        self.identifiers = [f"{name}-{i}" for i in range(len(stores))]
+        self.claimed: list[list[ScopedKey]] = [[] for _ in stores]
+        self.latencies: list[float] = []
+        self.empty_calls = 0
+        self.errors: list[str] = []
+        self.elapsed = 0.0
+        self._lock = threading.Lock()
+
+    def register(self) -> None:
+        """Register every claimer's compute service."""
+        for store, identifier in zip(self.stores, self.identifiers, strict=True):
+            store.register_computeservice(identifier)
+
+    @property
+    def total(self) -> int:
+        """Tasks claimed so far."""
+        return sum(len(got) for got in self.claimed)
+
+    def go(self, seconds: float, max_tasks: int) -> None:
+        """Claim until ``seconds`` pass or ``max_tasks`` tasks are claimed in total."""
+        stop = threading.Event()
+
+        def work(i: int) -> None:
+            store, identifier = self.stores[i], self.identifiers[i]
+            claim = functools.partial(
+                store.claim_tasks, identifier, self.count, scopes=[CLAIM_SCOPE]
+            )
+            try:
+                while not stop.is_set():
+                    seconds_taken, got = timed(claim)
+                    with self._lock:
+                        self.latencies.append(seconds_taken)
+                        self.claimed[i].extend(got)
+                        self.empty_calls += not got
+                        if self.total >= max_tasks:
+                            stop.set()
+            except Exception as exc:  # reported in the JSON; stops the run
+                self.errors.append(f"{identifier}: {type(exc).__name__}: {exc}")
+                stop.set()
+
+        timer = threading.Timer(seconds, stop.set)
+        timer.start()
+        try:
+            self.elapsed, _ = timed(functools.partial(run_threads, work, len(self.stores)))
+        finally:
+            timer.cancel()
+
+    @property
+    def rate(self) -> float:
+        """Tasks claimed per second over the whole run."""
+        return self.total / self.elapsed if self.elapsed else 0.0
+
+    def verify(self, bench: Bench) -> dict[str, Any]:
+        """Double claims, whether the store's view of each service agrees, latencies."""
+        every = [sk for got in self.claimed for sk in got]
+        store_agrees = all(
+            set(bench.store.get_computeservice(identifier).claimed) == set(got)
+            for identifier, got in zip(self.identifiers, self.claimed, strict=True)
+        )
+        latencies = sorted(self.latencies)
+        return {
+            "claimers": len(self.stores),
+            "count_per_call": self.count,
+            "tasks_claimed": len(every),
+            "calls": len(latencies),
+            "empty_calls": self.empty_calls,
+            "seconds": round(self.elapsed, 3),
+            "call_ms_median": round(statistics.median(latencies) * 1000, 2) if latencies else None,
+            "call_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2)
+            if latencies
+            else None,
+            "double_claims_client": len(every) - len(set(every)),
+            "double_claims_store": int(bench.bare_read(DOUBLE_CLAIMS)[0]["n"]),
+            "store_view_agrees": store_agrees,
+            "errors": self.errors,
+        }
