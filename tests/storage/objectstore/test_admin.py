@@ -15,8 +15,7 @@ def test_listing_is_paginated_and_ordered(objectstore: ObjectStore) -> None:
     # "f1-x" < "f1.bin/x" < "f1/x": a folder sorts as if its name ended with "/".
     names = [f"f{i:02d}.bin" for i in range(23)] + ["f1.bin/x", "f1/x", "f1-x"]
     locations = [
-        objectstore.put_file(TASK, UNIT, 0, name, io.BytesIO(b"12345")).location
-        for name in names
+        objectstore.put_file(TASK, UNIT, 0, name, io.BytesIO(b"12345")).location for name in names
     ]
     listed = list(objectstore.list_objects(page_size=4))
     assert [o.location for o in listed] == sorted(locations)
@@ -27,12 +26,12 @@ def test_listing_by_string_prefix(objectstore: ObjectStore) -> None:
     for name in ["ab", "abx/c", "abc", "b", "a"]:
         objectstore.put_file(TASK, UNIT, 0, name, io.BytesIO(b"x"))
     folder = objectstore.put_file(TASK, UNIT, 0, "z", io.BytesIO(b"x")).location[:-1]
-    assert [o.location[len(folder):] for o in objectstore.list_objects(folder + "ab")] == [
+    assert [o.location[len(folder) :] for o in objectstore.list_objects(folder + "ab")] == [
         "ab",
         "abc",
         "abx/c",
     ]
-    assert [o.location[len(folder):] for o in objectstore.list_objects(folder + "abx/")] == [
+    assert [o.location[len(folder) :] for o in objectstore.list_objects(folder + "abx/")] == [
         "abx/c"
     ]
     assert list(objectstore.list_objects("nothing/here/")) == []
