@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 python -m devtools.services fetch
 ruff check .
+ruff format --check .
 mypy
 set +e
 python -m pytest -n 2 --dist loadgroup "$@"
