@@ -19,7 +19,6 @@ import multiprocessing
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -53,12 +52,6 @@ def _run_in_worker(
     upstream = {r.source_key: r for r in map(ProtocolUnitResult.from_json, upstream_json)}
     outcome = _worker_executor.run(unit, upstream, attempt)
     return outcome.result.to_json(), {k: str(v) for k, v in outcome.files.items()}
-
-
-@dataclass
-class _Running:
-    unit: ProtocolUnit
-    attempt: int
 
 
 class DAGExecutor:
@@ -185,7 +178,7 @@ class DAGExecutor:
         done: dict[str, ProtocolUnitResult],
     ) -> None:
         context = multiprocessing.get_context("fork")
-        futures: dict[Future[tuple[str, dict[str, str]]], _Running] = {}
+        futures: dict[Future[tuple[str, dict[str, str]]], ProtocolUnit] = {}
         with ProcessPoolExecutor(
             max_workers=self.max_workers,
             mp_context=context,
@@ -195,24 +188,24 @@ class DAGExecutor:
             try:
                 while True:
                     capacity = (self.max_workers or multiprocessing.cpu_count()) - len(futures)
-                    running_keys = {r.unit.key for r in futures.values()}
+                    running_keys = {u.key for u in futures.values()}
                     for unit in [u for u in ready_units() if u.key not in running_keys][:capacity]:
                         attempt = attempts.get(unit.key, 0) + 1
                         attempts[unit.key] = attempt
                         upstream = [done[d.key].to_json() for d in unit.upstream_units()]
                         future = pool.submit(_run_in_worker, unit.to_json(), upstream, attempt)
-                        futures[future] = _Running(unit, attempt)
+                        futures[future] = unit
                     if not futures:
                         return
                     finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        running = futures.pop(future)
+                        unit = futures.pop(future)
                         result_json, files = future.result()
                         outcome = UnitOutcome(
                             result=_result_from_json(result_json),
                             files={k: Path(v) for k, v in files.items()},
                         )
-                        record(running.unit, outcome)
+                        record(unit, outcome)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise

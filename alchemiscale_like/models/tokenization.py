@@ -137,15 +137,6 @@ class Tokenizable(BaseModel):
             out.extend(_children(getattr(self, name)))
         return out
 
-    @classmethod
-    def from_keyed_dict(
-        cls, keyed_dict: dict[str, Any], resolved: dict[str, Tokenizable]
-    ) -> Tokenizable:
-        """Build an object from its keyed dict; ``resolved`` maps keys to built objects."""
-        from alchemiscale_like.models.keyedchain import build_from_keyed_dict
-
-        return build_from_keyed_dict(keyed_dict, resolved)
-
     def to_keyed_chain(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(key, keyed_dict), ...]``: dependencies first, each object once."""
         from alchemiscale_like.models.keyedchain import to_keyed_chain

@@ -23,7 +23,6 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     Neo4jConnection,
     now,
     single,
-    taskhub_key,
     to_native,
 )
 from alchemiscale_like.storage.statestore.records import TaskRecord
@@ -405,4 +404,4 @@ class Neo4jTasks(TaskStore):
         )
 
 
-__all__ = ["DEFAULT_ACTION_WEIGHT", "DEFAULT_PRIORITY", "Neo4jTasks", "taskhub_key"]
+__all__ = ["APPLY_STATUS", "DEFAULT_ACTION_WEIGHT", "DEFAULT_PRIORITY", "Neo4jTasks"]
