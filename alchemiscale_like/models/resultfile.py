@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alchemiscale_like.errors import UnsafeFileName
 from alchemiscale_like.models.codecs import register_codec
-
-_SHA256_RE = r"^[0-9a-f]{64}$"
+from alchemiscale_like.models.patterns import SHA256_FIELD_PATTERN
 
 
 class ResultFile(BaseModel):
@@ -25,7 +24,7 @@ class ResultFile(BaseModel):
 
     name: str = Field(min_length=1)
     size: int = Field(ge=0)
-    sha256: str = Field(pattern=_SHA256_RE)
+    sha256: str = Field(pattern=SHA256_FIELD_PATTERN)
     location: str = Field(min_length=1)
 
     @staticmethod
@@ -44,7 +43,7 @@ def _decode(obj: dict[str, Any]) -> ResultFile:
 
 register_codec("resultfile", ResultFile, _encode, _decode)
 
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._+=@,-]+$")
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9._+=@,-]+")
 MAX_NAME_LENGTH = 255
 
 
@@ -65,7 +64,7 @@ def validate_file_name(name: str) -> str:
     for segment in name.split("/"):
         if segment in ("", ".", ".."):
             raise UnsafeFileName(f"file name {name!r} has an empty, '.' or '..' segment")
-        if not _SEGMENT_RE.match(segment):
+        if _SEGMENT_RE.fullmatch(segment) is None:
             raise UnsafeFileName(
                 f"file name {name!r} contains characters outside [A-Za-z0-9._+=@,-]"
             )

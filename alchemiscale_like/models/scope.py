@@ -9,16 +9,13 @@ and queries may hold wildcard scopes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from alchemiscale_like.errors import InvalidScope
-
-_FIELD_RE = re.compile(r"^[A-Za-z0-9_]+$")
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}$")
+from alchemiscale_like.models.patterns import is_key, is_scope_field
 
 
 class _ScopeModel(BaseModel):
@@ -54,7 +51,7 @@ class Scope(_ScopeModel):
     def _check_rules(self) -> Scope:
         fields = (self.org, self.campaign, self.project)
         for value in fields:
-            if value != "*" and not _FIELD_RE.match(value):
+            if value != "*" and not is_scope_field(value):
                 raise InvalidScope(
                     f"scope field {value!r} must be '*' or letters, digits and underscores"
                 )
@@ -120,7 +117,7 @@ class ScopedKey(_ScopeModel):
 
     @model_validator(mode="after")
     def _check(self) -> ScopedKey:
-        if not _KEY_RE.match(self.gufe_key):
+        if not is_key(self.gufe_key):
             raise InvalidScope(f"key {self.gufe_key!r} must look like 'ClassName-<32 hex>'")
         self.scope.require_specific()
         return self

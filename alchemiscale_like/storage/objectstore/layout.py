@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from alchemiscale_like.errors import UnsafeFileName, ValidationError
+from alchemiscale_like.models.patterns import check_key
 from alchemiscale_like.models.scope import ScopedKey
 
 #: Longest accepted path component, in UTF-8 bytes. Filesystems cap names at 255
@@ -32,9 +33,9 @@ MAX_NAME_BYTES = 768
 JSON_SUFFIX = ".json.zst"
 OBJECTS_DIR = "objects"
 
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DRIVE_RE = re.compile(r"[A-Za-z]:")
 
 
 def sanitize_name(name: str) -> str:
@@ -79,13 +80,6 @@ def check_location(location: str) -> str:
         return sanitize_name(location)
     except UnsafeFileName as exc:
         raise UnsafeFileName(f"unsafe object location: {exc}") from exc
-
-
-def check_key(key: str, what: str = "key") -> str:
-    """Return ``key`` if it looks like ``ClassName-<32 hex>``, else raise ``ValidationError``."""
-    if not isinstance(key, str) or not _KEY_RE.match(key):
-        raise ValidationError(f"{what} {key!r} must look like 'ClassName-<32 hex digits>'")
-    return key
 
 
 def object_location(key: str) -> str:

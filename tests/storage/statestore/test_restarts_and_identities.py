@@ -101,3 +101,25 @@ def test_bad_identity_input(statestore):
         statestore.remove_identity("user", "nobody")
     with pytest.raises(NotFound):
         statestore.update_identity("user", "nobody", disabled=True)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"identifier": "alice\n"},
+        {"identifier": " alice"},
+        {"identifier": "al ice"},
+        {"identifier": "a" * 129},
+        {"scopes": ("o-c-p\n",)},
+        {"scopes": ("*-c-p",)},
+    ],
+)
+def test_identities_with_bad_identifiers_or_scopes_are_refused(statestore, bad):
+    with pytest.raises(ValidationError):
+        statestore.add_identity(identity(**bad))
+    assert statestore.list_identities("user") == []
+    statestore.add_identity(identity())
+    if "scopes" in bad:
+        with pytest.raises(ValidationError):
+            statestore.update_identity("user", "alice", scopes=list(bad["scopes"]))
+        assert statestore.get_identity("user", "alice").scopes == ()

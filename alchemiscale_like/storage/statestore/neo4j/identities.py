@@ -16,6 +16,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     to_native,
 )
 from alchemiscale_like.storage.statestore.records import IdentityRecord
+from alchemiscale_like.storage.statestore.rules import canonical_scopes, check_identifier
 
 # Labels cannot be query parameters, so each kind has its own statements.
 LABELS = {"user": "CredentialedUserIdentity", "compute": "CredentialedComputeIdentity"}
@@ -68,12 +69,13 @@ class Neo4jIdentities(IdentityStore):
 
     def add_identity(self, identity: IdentityRecord) -> None:
         queries = _queries(identity.kind)
-        if not identity.identifier or not identity.hashed_key:
-            raise ValidationError("an identity needs an identifier and a hashed key")
+        check_identifier(identity.identifier)
+        if not identity.hashed_key:
+            raise ValidationError("an identity needs a hashed key")
         props = {
             "identifier": identity.identifier,
             "hashed_key": identity.hashed_key,
-            "scopes": sorted(set(identity.scopes)),
+            "scopes": canonical_scopes(identity.scopes),
             "disabled": identity.disabled,
             "expires": identity.expires,
         }
@@ -112,7 +114,7 @@ class Neo4jIdentities(IdentityStore):
         if hashed_key is not None:
             changes["hashed_key"] = hashed_key
         if scopes is not None:
-            changes["scopes"] = sorted(set(scopes))
+            changes["scopes"] = canonical_scopes(scopes)
         if disabled is not None:
             changes["disabled"] = disabled
         if expires is not None:
