@@ -23,6 +23,7 @@ from uuid import UUID
 import numpy as np
 
 from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.models.limits import check_depth
 
 CODEC_TAG = ":codec:"
 KEY_TAG = ":key:"
@@ -195,7 +196,17 @@ def to_jsonable(value: Any) -> Any:
 
 
 def from_jsonable(value: Any) -> Any:
-    """Inverse of :func:`to_jsonable`: decode every tagged dict, recursively."""
+    """Inverse of :func:`to_jsonable`: decode every tagged dict, recursively.
+
+    Raises:
+        ValidationError: a malformed or unknown codec, or nesting deeper than
+            :data:`~alchemiscale_like.models.limits.MAX_NESTING`.
+    """
+    check_depth(value, what="encoded value")
+    return _decode(value)
+
+
+def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if CODEC_TAG in value:
             name = value[CODEC_TAG]
@@ -204,7 +215,7 @@ def from_jsonable(value: Any) -> Any:
             if name in _EXTRA:
                 return _EXTRA[name][2](value)
             raise ValidationError(f"unknown codec {name!r}")
-        return {key: from_jsonable(item) for key, item in value.items()}
+        return {key: _decode(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [from_jsonable(item) for item in value]
+        return [_decode(item) for item in value]
     return value

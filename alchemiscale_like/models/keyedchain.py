@@ -12,6 +12,7 @@ from typing import Any
 
 from alchemiscale_like.errors import KeyMismatch, PayloadTooLarge, ValidationError
 from alchemiscale_like.models.codecs import CODEC_TAG, KEY_TAG, from_jsonable
+from alchemiscale_like.models.limits import MAX_NESTING, check_depth
 from alchemiscale_like.models.tokenization import Tokenizable, registered_class
 
 #: Default cap on the size of keyed-chain JSON text accepted by :func:`parse_json`.
@@ -86,12 +87,14 @@ def from_keyed_chain(chain: Any, expect: type[Tokenizable] = Tokenizable) -> Any
     """Rebuild the last object of ``chain``, checking every declared key.
 
     Raises:
-        ValidationError: malformed chain, dangling reference, wrong root type.
+        ValidationError: malformed chain, dangling reference, wrong root type, nesting
+            deeper than :data:`~alchemiscale_like.models.limits.MAX_NESTING`.
         UnknownClass: a class that is not registered.
         KeyMismatch: an object's recomputed key differs from the declared one.
     """
     if not isinstance(chain, list) or not chain:
         raise ValidationError("a keyed chain must be a non-empty list of [key, keyed_dict]")
+    check_depth(chain, what="keyed chain")
     resolved: dict[str, Tokenizable] = {}
     obj: Tokenizable | None = None
     for entry in chain:
@@ -112,11 +115,22 @@ def from_keyed_chain(chain: Any, expect: type[Tokenizable] = Tokenizable) -> Any
 
 
 def parse_json(text: str | bytes, max_size: int | None = None) -> Any:
-    """Parse JSON text, refusing inputs larger than ``max_size`` bytes."""
+    """Parse JSON text, refusing inputs larger than ``max_size`` bytes or nested too deeply.
+
+    Raises:
+        PayloadTooLarge: ``text`` is longer than ``max_size`` bytes.
+        ValidationError: malformed JSON, or nesting deeper than
+            :data:`~alchemiscale_like.models.limits.MAX_NESTING`.
+    """
     limit = DEFAULT_MAX_JSON if max_size is None else max_size
     if len(text) > limit:
         raise PayloadTooLarge(f"JSON payload of {len(text)} bytes exceeds the limit of {limit}")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"malformed JSON: {exc}") from exc
+    except RecursionError:
+        # json's C scanner recurses per level; it unwinds cleanly, so this is safe.
+        raise ValidationError(f"JSON nests deeper than the limit of {MAX_NESTING} levels") from None
+    check_depth(value, what="JSON")
+    return value

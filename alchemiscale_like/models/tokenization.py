@@ -38,6 +38,8 @@ def canonical_json(obj: Any) -> bytes:
         )
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"value is not canonical JSON: {exc}") from exc
+    except RecursionError:
+        raise ValidationError("value nests too deeply to be encoded as JSON") from None
     return text.encode("utf-8")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from alchemiscale_like.errors import KeyMismatch, ValidationError
 from alchemiscale_like.models.codecs import KEY_TAG
+from alchemiscale_like.models.limits import check_depth
 from alchemiscale_like.models.tokenization import key_from_keyed_dict
 
 
@@ -47,11 +48,13 @@ def verify_keyed_chain(chain: Any) -> list[VerifiedEntry]:
     Returns the entries in chain order (the root last).
 
     Raises:
-        ValidationError: malformed structure, duplicate key, dangling or forward reference.
+        ValidationError: malformed structure, duplicate key, dangling or forward reference,
+            nesting deeper than :data:`~alchemiscale_like.models.limits.MAX_NESTING`.
         KeyMismatch: a declared key differs from the key recomputed from the JSON.
     """
     if not isinstance(chain, list) or not chain:
         raise ValidationError("a keyed chain must be a non-empty list of [key, keyed_dict]")
+    check_depth(chain, what="keyed chain")
     seen: set[str] = set()
     entries: list[VerifiedEntry] = []
     for position, entry in enumerate(chain):

@@ -1,0 +1,34 @@
+"""Bounds on the shape of decoded client input, checked before any recursive walk.
+
+The decoders here (keyed-chain verification and decoding, value codecs) recurse
+into nested JSON; a payload nested thousands of levels deep would otherwise end
+in a bare ``RecursionError``. :data:`MAX_NESTING` is far below the interpreter's
+recursion limit and far above anything a real model needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alchemiscale_like.errors import ValidationError
+
+#: Deepest nesting of JSON containers (lists and objects) accepted in one payload.
+MAX_NESTING = 100
+
+
+def check_depth(value: Any, limit: int = MAX_NESTING, what: str = "payload") -> None:
+    """Raise :class:`ValidationError` if ``value`` nests containers deeper than ``limit``.
+
+    Iterative, so it is safe on any input; a top-level list or dict is level 1.
+    """
+    if not isinstance(value, (dict, list, tuple)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ValidationError(f"{what} nests deeper than the limit of {limit} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, (dict, list, tuple))
+        )
