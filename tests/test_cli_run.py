@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,3 +183,31 @@ def test_quickstart_runs_the_example_and_matches_the_exact_answer(tmp_path):
     assert len(rows) == 2
     for estimate, uncertainty, exact in rows:
         assert abs(float(estimate) - float(exact)) < 4 * float(uncertainty)
+
+
+def test_a_corrupted_result_file_stops_the_rerun_instead_of_changing_the_estimate(tmp_path):
+    small = tmp_path / "small.json"
+    network = harmonic_network(settings=HarmonicTISettings(n_steps=200, n_repeats=1))
+    small.write_text(network.to_json())
+    key = network.edges[0].key
+    out = tmp_path / "o"
+    first = cli("run", str(small), "--out", str(out), "--seed", "3", "--transformation", key)
+    assert first.returncode == 0, first.stderr
+    root = out / key
+    results = {
+        p: json.loads(p.read_text())[-1][1]["name"] for p in root.glob("units/*/*/result.json")
+    }
+    analysis = next(p for p, name in results.items() if name == "analysis")
+    shutil.rmtree(analysis.parent.parent)
+    (root / "result.json").unlink()
+    sample = sorted(root.glob("units/*/*/files/*.npy"))[0]
+    data = bytearray(sample.read_bytes())
+    data[-3] ^= 0x01
+    sample.write_bytes(bytes(data))
+
+    again = cli("run", str(small), "--out", str(out), "--transformation", key)
+    assert again.returncode != 0
+    assert sample.name in again.stderr
+    assert "sha256" in again.stderr
+    assert estimates(again.stdout) == {}
+    assert not (root / "result.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import uuid
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from alchemiscale_like.errors import IntegrityError
 from alchemiscale_like.models.resultfile import ResultFile, validate_file_name
+
+log = logging.getLogger(__name__)
 
 #: ``download(ref, dest)`` writes the bytes of ``ref`` to the new file ``dest``.
 Downloader = Callable[[ResultFile, Path], None]
@@ -60,26 +63,49 @@ class FileFetcher:
     def fetch(self, ref: ResultFile) -> Path:
         """Return a local path holding the content of ``ref``, downloading it if needed.
 
+        Every file is checked against ``ref.sha256`` and ``ref.size`` before it is
+        handed out, whether it was cached, hard-linked from a local producer or just
+        downloaded: a damaged cache must not silently change a result. A cached
+        copy that fails the check is dropped and downloaded again when possible.
+
         Raises:
-            IntegrityError: the downloaded bytes do not match ``ref.sha256``/``ref.size``.
+            IntegrityError: the file (cached or downloaded) does not match ``ref``.
             FileNotFoundError: not cached here and no downloader was given.
         """
         target = self._cached_path(ref)
         if target.exists():
-            return target
+            problem = _mismatch(ref, target)
+            if problem is None:
+                return target
+            log.warning(
+                "event=cache_corrupt location=%s path=%s problem=%r redownload=%s",
+                ref.location,
+                target,
+                problem,
+                self._download is not None,
+            )
+            # Unlinking drops only the cache's name; a hard-linked original keeps its bytes.
+            target.unlink()
+            if self._download is None:
+                raise IntegrityError(f"{ref.name} ({ref.location}): cached copy {problem}")
         if self._download is None:
             raise FileNotFoundError(f"{ref.location} is not on this node and cannot be fetched")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
         try:
             self._download(ref, tmp)
-            sha, size = sha256_of(tmp)
-            if sha != ref.sha256 or size != ref.size:
-                raise IntegrityError(
-                    f"{ref.location}: got sha256 {sha} ({size} bytes), "
-                    f"expected {ref.sha256} ({ref.size} bytes)"
-                )
+            problem = _mismatch(ref, tmp)
+            if problem is not None:
+                raise IntegrityError(f"{ref.name} ({ref.location}): downloaded copy {problem}")
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         return target
+
+
+def _mismatch(ref: ResultFile, path: Path) -> str | None:
+    """Why the file at ``path`` is not the content of ``ref``, or None if it is."""
+    sha, size = sha256_of(path)
+    if sha == ref.sha256 and size == ref.size:
+        return None
+    return f"has sha256 {sha} ({size} bytes), expected {ref.sha256} ({ref.size} bytes)"

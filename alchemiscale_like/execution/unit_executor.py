@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import IntegrityError, StoreUnavailable, ValidationError
 from alchemiscale_like.execution.fetcher import FileFetcher, sha256_of
 from alchemiscale_like.models.context import Context
 from alchemiscale_like.models.protocolunit import (
@@ -72,7 +72,12 @@ class UnitExecutor:
     def run(
         self, unit: ProtocolUnit, upstream: dict[str, ProtocolUnitResult], attempt: int
     ) -> UnitOutcome:
-        """Execute ``unit`` once. Exceptions become a :class:`ProtocolUnitFailure`."""
+        """Execute ``unit`` once. Exceptions become a :class:`ProtocolUnitFailure`.
+
+        Raises:
+            IntegrityError: an input file (``ctx.fetch``) does not match its sha256.
+            StoreUnavailable: an input file could not be fetched from the store.
+        """
         scratch = self.workdir / "scratch" / unit.key / str(attempt)
         permanent = self.workdir / "permanent" / unit.key / str(attempt)
         shutil.rmtree(permanent, ignore_errors=True)
@@ -108,6 +113,11 @@ class UnitExecutor:
             local = {ref.location: path for ref, path in files}
             for ref, path in files:
                 self.fetcher.register(ref, path)
+        except (IntegrityError, StoreUnavailable):
+            # Damaged or unreachable inputs are the node's fault, not the unit's: they
+            # must not count as a failed attempt (retries, restart patterns); the
+            # caller retries, re-downloads or releases the task.
+            raise
         except Exception as exc:
             result = ProtocolUnitFailure(
                 name=unit.name,

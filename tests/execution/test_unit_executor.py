@@ -7,6 +7,7 @@ import pytest
 
 from alchemiscale_like.errors import IntegrityError
 from alchemiscale_like.execution.fetcher import FileFetcher
+from alchemiscale_like.execution.unit_executor import UnitExecutor
 from alchemiscale_like.models import Context, ProtocolUnit, ProtocolUnitFailure, ResultFile
 
 SEEN: dict[str, Any] = {}
@@ -109,3 +110,19 @@ def test_fetch_without_downloader_fails_clearly(tmp_path):
     ref = ResultFile(name="a.bin", size=1, sha256="1" * 64, location="units/U/1/files/a.bin")
     with pytest.raises(FileNotFoundError, match="not on this node"):
         FileFetcher(tmp_path / "cache").fetch(ref)
+
+
+class FetchingUnit(ProtocolUnit):
+    """Reads one upstream file through ``ctx.fetch``."""
+
+    def _execute(self, ctx: Context, *, ref: ResultFile) -> dict[str, Any]:
+        return {"size": ctx.fetch(ref).stat().st_size}
+
+
+def test_a_damaged_input_is_not_recorded_as_a_unit_failure(tmp_path):
+    # A corrupt input is the node's fault: it must not use up the unit's retries.
+    ref = ResultFile(name="a.bin", size=1, sha256="1" * 64, location="units/U/1/files/a.bin")
+    fetcher = FileFetcher(tmp_path / "cache", download=lambda r, dest: dest.write_bytes(b"x"))
+    executor = UnitExecutor(tmp_path / "work", tmp_path / "checkpoints", fetcher)
+    with pytest.raises(IntegrityError, match=r"a\.bin"):
+        executor.run(FetchingUnit(inputs={"ref": ref}), {}, attempt=1)
