@@ -52,18 +52,19 @@ def fetch_jars(name: str, pom: Path) -> Path:
                     return target
                 tmp = target.with_name(f".{name}.tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
-                subprocess.run(
+                _run_logged(
                     [
                         "mvn",
                         "-q",
                         "-B",
+                        "-Dstyle.color=never",
                         "-f",
                         str(pom),
                         "dependency:copy-dependencies",
                         f"-DoutputDirectory={tmp}",
                         "-DincludeScope=runtime",
                     ],
-                    check=True,
+                    target.parent / f"{name}-fetch.log",
                 )
                 shutil.rmtree(target, ignore_errors=True)
                 tmp.rename(target)
@@ -71,6 +72,23 @@ def fetch_jars(name: str, pom: Path) -> Path:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+def _run_logged(cmd: Sequence[str], log_path: Path) -> None:
+    """Run ``cmd`` with its output in ``log_path``, never on our stdout.
+
+    Benchmarks print JSON on stdout, and Maven writes ANSI escapes there even
+    with ``-q -B``. On failure the log's tail goes into the exception.
+    """
+    with open(log_path, "wb") as log:
+        result = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+        )
+    if result.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-4000:]
+        raise RuntimeError(
+            f"{cmd[0]} exited with {result.returncode} (log: {log_path}); its tail:\n{tail}"
+        )
 
 
 def free_port() -> int:

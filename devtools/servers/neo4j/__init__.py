@@ -61,8 +61,7 @@ def fetch() -> None:
     source or the jars are newer than the compiled class.
 
     Raises:
-        subprocess.CalledProcessError: Maven failed to resolve the jars.
-        RuntimeError: ``javac`` rejected the launcher.
+        RuntimeError: Maven failed to resolve the jars, or ``javac`` rejected the launcher.
     """
     jars = fetch_jars("neo4j", POM)
     _compile_launcher(jars)
