@@ -1,42 +1,17 @@
-"""The ``alchemiscale-like`` command line.
-
-Heavy imports happen inside commands so ``--help`` stays fast and a compute
-node without server dependencies can use the commands it needs.
-"""
+"""Local commands: ``run`` (a network on this machine), ``example``, ``quickstart``."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from alchemiscale_like.cli import cli
 from alchemiscale_like.errors import AlchemiscaleLikeError
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-        stream=sys.stderr,
-    )
-
-
-@click.group()
-@click.option(
-    "--log-level",
-    default="WARNING",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    envvar="ALCHEMISCALE_LIKE_LOG_LEVEL",
-)
-def cli(log_level: str) -> None:
-    """alchemiscale-like: a checkpointing protocol-DAG compute service."""
-    _setup_logging(log_level)
 
 
 def _load_transformations(path: Path, wanted: tuple[str, ...]) -> list[Any]:
@@ -199,52 +174,3 @@ def quickstart(out_dir: Path | None) -> None:
             f"{transformation.name}: dG = {data['estimate']:.4f} +- {data['uncertainty']:.4f} kT "
             f"(exact {data['analytic']:.4f})"
         )
-
-
-@cli.group()
-def database() -> None:
-    """Manage the state store (Neo4j; see NEO4J_URL, NEO4J_USER, NEO4J_PASSWORD)."""
-
-
-def _on_statestore(action: str) -> None:
-    """Run ``action`` (a StateStore method name) on the configured store, errors for humans."""
-    from alchemiscale_like.storage.statestore import build_statestore
-
-    store = build_statestore()
-    try:
-        getattr(store, action)()
-    except AlchemiscaleLikeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
-
-
-@database.command("init")
-def database_init() -> None:
-    """Create constraints and indexes (safe to run again)."""
-    _on_statestore("initialize")
-    click.echo("state store initialized")
-
-
-@database.command("check")
-def database_check() -> None:
-    """Exit 0 if the state store is reachable and initialized."""
-    _on_statestore("check")
-    click.echo("state store ok")
-
-
-@database.command("reset")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def database_reset(yes: bool) -> None:
-    """Delete EVERYTHING in the state store (data, constraints, indexes)."""
-    if not yes:
-        click.confirm(
-            "This deletes every network, task and result reference. Continue?", abort=True
-        )
-    _on_statestore("reset")
-    click.echo("state store reset")
-
-
-def main() -> None:
-    """Entry point for ``python -m alchemiscale_like``."""
-    cli()
