@@ -9,10 +9,17 @@ and queries may hold wildcard scopes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from alchemiscale_like.errors import InvalidScope
 from alchemiscale_like.models.patterns import is_key, is_scope_field
@@ -154,3 +161,22 @@ class ScopedKey(_ScopeModel):
 
     def __str__(self) -> str:
         return f"{self.gufe_key}-{self.org}-{self.campaign}-{self.project}"
+
+
+def _scoped_key_from_text(value: Any) -> Any:
+    return ScopedKey.from_str(value) if isinstance(value, str) else value
+
+
+#: A :class:`ScopedKey` field of a pydantic model that travels as its string form.
+ScopedKeyField = Annotated[
+    ScopedKey,
+    BeforeValidator(_scoped_key_from_text),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}-[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+$",
+            "description": "scoped key: {ClassName}-{32 hex}-{org}-{campaign}-{project}",
+        }
+    ),
+]

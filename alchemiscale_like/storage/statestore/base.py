@@ -24,6 +24,7 @@ from alchemiscale_like.storage.statestore.records import (
     ComputeServiceRecord,
     IdentityRecord,
     NetworkRecord,
+    NetworkState,
     ProtocolDAGRef,
     ProtocolDAGResultRef,
     ProtocolUnitResultRef,
@@ -71,7 +72,7 @@ class NetworkStore(ABC):
         """Set the state (active, inactive, invalid, deleted) of networks."""
 
     @abstractmethod
-    def get_network_state(self, network: ScopedKey) -> str:
+    def get_network_state(self, network: ScopedKey) -> NetworkState:
         """The state of one network."""
 
     @abstractmethod

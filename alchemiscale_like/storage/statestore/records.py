@@ -1,22 +1,50 @@
-"""Plain records the state store takes and returns (no Neo4j or SQLite types leak out)."""
+"""Records the state store takes and returns (no Neo4j or SQLite types leak out).
+
+Frozen pydantic models, so the APIs send them as they are; scoped keys serialize
+as their string form.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
 
 from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.codecs import KEY_TAG
-from alchemiscale_like.models.scope import ScopedKey
+from alchemiscale_like.models.resultfile import ResultFile
+from alchemiscale_like.models.scope import ScopedKeyField
 from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.models.tokenization import wrap_validation_error
 from alchemiscale_like.models.verify import VerifiedEntry, verify_keyed_chain
+from alchemiscale_like.security.identity import IdentityKind
 
-NETWORK_STATES = ("active", "inactive", "invalid", "deleted")
+
+class NetworkState(StrEnum):
+    """Whether a network's TaskHub is offered to compute services (only ``active`` ones are)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    INVALID = "invalid"
+    DELETED = "deleted"
 
 
-@dataclass(frozen=True)
-class TransformationRecord:
+class _Record(BaseModel):
+    """Records are frozen pydantic models: they become API bodies as they are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise wrap_validation_error(type(self), exc) from exc
+
+
+class TransformationRecord(_Record):
     """A Transformation as the state store sees it."""
 
     key: str
@@ -27,16 +55,14 @@ class TransformationRecord:
     qualname: str = "Transformation"
 
 
-@dataclass(frozen=True)
-class ChemicalSystemRecord:
+class ChemicalSystemRecord(_Record):
     """A ChemicalSystem as the state store sees it."""
 
     key: str
     name: str
 
 
-@dataclass(frozen=True)
-class NetworkRecord:
+class NetworkRecord(_Record):
     """The structure of an AlchemicalNetwork, read from its verified keyed chain."""
 
     key: str
@@ -71,7 +97,9 @@ def network_record_from_chain(chain: Any) -> NetworkRecord:
         entry = by_key[_ref(ref, "a network node")]
         if entry.qualname != "ChemicalSystem":
             raise ValidationError(f"network node {entry.key} is a {entry.qualname}")
-        systems.append(ChemicalSystemRecord(entry.key, str(entry.keyed_dict.get("name", ""))))
+        systems.append(
+            ChemicalSystemRecord(key=entry.key, name=str(entry.keyed_dict.get("name", "")))
+        )
     system_keys = {s.key for s in systems}
     transformations = []
     for ref in edges:
@@ -102,85 +130,72 @@ def network_record_from_chain(chain: Any) -> NetworkRecord:
     )
 
 
-@dataclass(frozen=True)
-class TaskRecord:
-    """A Task's state-store properties."""
+class TaskRecord(_Record):
+    """A Task's state-store properties. ``attempts`` counts its claims so far."""
 
-    scoped_key: ScopedKey
+    scoped_key: ScopedKeyField
     status: TaskStatus
     priority: int
     created: dt.datetime
     creator: str | None
     attempts: int
-    extends: ScopedKey | None
-    transformation: ScopedKey
+    extends: ScopedKeyField | None
+    transformation: ScopedKeyField
 
 
-@dataclass(frozen=True)
-class ResultFileRef:
-    """A stored result file (location relative to the Task's root)."""
-
-    name: str
-    size: int
-    sha256: str
-    location: str
+#: A stored result file: the model's own ResultFile (``location`` is task-relative).
+ResultFileRef = ResultFile
 
 
-@dataclass(frozen=True)
-class ProtocolDAGRef:
-    """The one ProtocolDAG of a Task."""
+class ProtocolDAGRef(_Record):
+    """The one ProtocolDAG of a Task (``relpath``: task-relative, see ``TaskLayout``)."""
 
     key: str
-    location: str
+    relpath: str
     n_units: int
 
 
-@dataclass(frozen=True)
-class ProtocolUnitResultRef:
+class ProtocolUnitResultRef(_Record):
     """One stored unit attempt."""
 
     unit_key: str
     attempt: int
     ok: bool
-    location: str
-    files: tuple[ResultFileRef, ...] = ()
+    relpath: str
+    files: tuple[ResultFile, ...] = ()
 
 
-@dataclass(frozen=True)
-class ProtocolDAGResultRef:
+class ProtocolDAGResultRef(_Record):
     """One stored ProtocolDAGResult of a Task."""
 
     key: str
     ok: bool
-    location: str
+    relpath: str
     created: dt.datetime
-    task: ScopedKey | None = None
+    task: ScopedKeyField | None = None
 
 
-@dataclass(frozen=True)
-class TaskProgress:
+class TaskProgress(_Record):
     """Units with a successful result, out of all units of the Task's DAG (0 if none yet)."""
 
     done: int
     total: int
 
 
-@dataclass(frozen=True)
-class ComputeServiceRecord:
+class ComputeServiceRecord(_Record):
     """A registered compute service."""
 
     identifier: str
     registered: dt.datetime
     heartbeat: dt.datetime
     protocols: tuple[str, ...] | None
-    claimed: tuple[ScopedKey, ...] = ()
+    claimed: tuple[ScopedKeyField, ...] = ()
 
 
-@dataclass(frozen=True)
-class IdentityRecord:
+class IdentityRecord(_Record):
     """A credentialed user or compute identity (the key is stored hashed only)."""
 
-    kind: str
+    kind: IdentityKind
     identifier: str
     hashed_key: str
     scopes: tuple[str, ...] = ()
@@ -188,8 +203,7 @@ class IdentityRecord:
     expires: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class RestartPattern:
+class RestartPattern(_Record):
     """A regex on failure tracebacks and how many restarts it grants per task."""
 
     pattern: str

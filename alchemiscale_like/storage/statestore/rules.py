@@ -1,17 +1,55 @@
 """Rules every state-store backend applies the same way (argument checks and policy).
 
-Backends call these before touching their database, so Neo4j and SQLite refuse
-the same inputs with the same errors.
+Backends call these before or inside their atomic writes, so Neo4j and SQLite
+refuse the same inputs with the same errors and decide restarts the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.patterns import check_identifier
-from alchemiscale_like.models.scope import Scope
+from alchemiscale_like.models.scope import Scope, ScopedKey
+from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.security.identity import IdentityKind
+from alchemiscale_like.storage.statestore.records import NetworkState
 
-__all__ = ["canonical_scopes", "check_identifier"]
+__all__ = [
+    "DEFAULT_ACTION_WEIGHT",
+    "DEFAULT_PRIORITY",
+    "DEFAULT_TASKHUB_WEIGHT",
+    "MAX_CLAIM_COUNT",
+    "MAX_PATTERN_LENGTH",
+    "RestartCounter",
+    "RestartDecision",
+    "canonical_scopes",
+    "check_claim_count",
+    "check_identifier",
+    "check_priority",
+    "check_weight",
+    "decide_restart",
+    "parse_identity_kind",
+    "parse_network_state",
+    "taskhub_key",
+    "validate_patterns",
+]
+
+#: Priority of a new Task (1 is the highest).
+DEFAULT_PRIORITY = 10
+#: ACTIONS weight of a task actioned without an explicit weight.
+DEFAULT_ACTION_WEIGHT = 0.5
+#: Weight of a new network's TaskHub when services choose among hubs.
+DEFAULT_TASKHUB_WEIGHT = 0.5
+#: Most tasks one claim may take.
+MAX_CLAIM_COUNT = 1000
+#: Longest restart pattern accepted.
+MAX_PATTERN_LENGTH = 1000
+#: Restart patterns search only this much of the end of each traceback: the
+#: interesting frames are last, and it bounds the cost of a user's regex.
+TRACEBACK_SEARCH_LENGTH = 64 * 1024
 
 
 def canonical_scopes(scopes: Iterable[str]) -> list[str]:
@@ -21,3 +59,108 @@ def canonical_scopes(scopes: Iterable[str]) -> list[str]:
         InvalidScope: a scope string breaks the scope rules.
     """
     return sorted({str(Scope.from_str(scope)) for scope in scopes})
+
+
+def parse_network_state(state: object) -> NetworkState:
+    """``state`` as a :class:`NetworkState`, or ``ValidationError`` naming the choices."""
+    try:
+        return NetworkState(str(state))
+    except ValueError:
+        choices = ", ".join(s.value for s in NetworkState)
+        raise ValidationError(f"network state must be one of {choices}, not {state!r}") from None
+
+
+def parse_identity_kind(kind: object) -> IdentityKind:
+    """``kind`` as an :class:`IdentityKind`, or ``ValidationError``."""
+    return IdentityKind.parse(kind)
+
+
+def check_weight(weight: object, what: str) -> float:
+    """Return ``weight`` if it is a number in (0, 1], else raise ``ValidationError``."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+        raise ValidationError(f"{what} weight must be a number in (0, 1], got {weight!r}")
+    return float(weight)
+
+
+def check_priority(priority: object) -> int:
+    """Return ``priority`` if it is an integer >= 1, else raise ``ValidationError``."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
+        raise ValidationError(f"priority must be an integer >= 1, got {priority!r}")
+    return priority
+
+
+def check_claim_count(count: object) -> int:
+    """Return ``count`` if it is an integer in [1, MAX_CLAIM_COUNT], else ``ValidationError``."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CLAIM_COUNT:
+        raise ValidationError(
+            f"claim count must be an integer from 1 to {MAX_CLAIM_COUNT}, got {count!r}"
+        )
+    return count
+
+
+def taskhub_key(network: ScopedKey) -> str:
+    """The scoped key of a network's TaskHub (one hub per network)."""
+    digest = network.gufe_key.split("-", 1)[1]
+    return f"TaskHub-{digest}-{network.org}-{network.campaign}-{network.project}"
+
+
+def validate_patterns(patterns: Sequence[str], max_retries: int) -> list[str]:
+    """Check each pattern compiles as a regex and ``max_retries`` is >= 0; sorted, unique."""
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValidationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    checked = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN_LENGTH:
+            raise ValidationError(
+                f"a restart pattern must be a non-empty string of at most {MAX_PATTERN_LENGTH} "
+                "characters"
+            )
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValidationError(
+                f"restart pattern {pattern!r} is not a valid regex: {exc}"
+            ) from exc
+        checked.append(pattern)
+    return sorted(set(checked))
+
+
+@dataclass(frozen=True)
+class RestartCounter:
+    """One restart pattern enforced on a TaskHub that actions the failed task."""
+
+    uid: str
+    pattern: str
+    max_retries: int
+    used: int
+    network: str
+
+
+@dataclass(frozen=True)
+class RestartDecision:
+    """What a failed task becomes, and the bookkeeping that goes with it."""
+
+    status: TaskStatus
+    #: pattern uid -> restarts used after this failure
+    used: dict[str, int]
+    #: networks whose TaskHub must drop the task (a matching pattern is exhausted)
+    cancel_on: tuple[str, ...]
+
+
+def decide_restart(
+    counters: Sequence[RestartCounter], tracebacks: Sequence[str]
+) -> RestartDecision:
+    """Apply restart patterns to a failure (design.md: "restart patterns decide").
+
+    No matching pattern: the task is in error. Every match counts one restart;
+    if any match is past its ``max_retries`` the task stays in error and leaves
+    that pattern's TaskHub, else it goes back to waiting.
+    """
+    tails = [tb[-TRACEBACK_SEARCH_LENGTH:] for tb in tracebacks]
+    matched = [c for c in counters if any(re.search(c.pattern, tb) for tb in tails)]
+    if not matched:
+        return RestartDecision(TaskStatus.ERROR, {}, ())
+    used = {c.uid: c.used + 1 for c in matched}
+    exhausted = tuple(sorted({c.network for c in matched if c.used + 1 > c.max_retries}))
+    status = TaskStatus.ERROR if exhausted else TaskStatus.WAITING
+    return RestartDecision(status, used, exhausted)

@@ -84,7 +84,7 @@ def submit(
 
 def dag_ref(n_units: int = 3, tag: str = "a") -> ProtocolDAGRef:
     return ProtocolDAGRef(
-        key=f"ProtocolDAG-{tag * 32}", location=f"tasks/x/dag-{tag}.json.zst", n_units=n_units
+        key=f"ProtocolDAG-{tag * 32}", relpath=f"dag-{tag}.json.zst", n_units=n_units
     )
 
 
@@ -92,7 +92,7 @@ def dag_result_ref(ok: bool, tag: str = "b") -> ProtocolDAGResultRef:
     return ProtocolDAGResultRef(
         key=f"ProtocolDAGResult-{tag * 32}",
         ok=ok,
-        location=f"results/{tag}.json.zst",
+        relpath=f"results/{tag}.json.zst",
         created=dt.datetime.now(dt.UTC),
     )
 

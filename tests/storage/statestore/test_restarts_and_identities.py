@@ -17,12 +17,12 @@ def test_restart_patterns_are_stored_per_hub(statestore):
     statestore.add_task_restart_patterns(world.network, ["TimeoutError", "GPU.*lost"], 2)
     statestore.add_task_restart_patterns(world.network, ["TimeoutError"], 5)
     assert statestore.get_task_restart_patterns(world.network) == [
-        RestartPattern("GPU.*lost", 2),
-        RestartPattern("TimeoutError", 5),
+        RestartPattern(pattern="GPU.*lost", max_retries=2),
+        RestartPattern(pattern="TimeoutError", max_retries=5),
     ]
     statestore.remove_task_restart_patterns(world.network, ["GPU.*lost"])
     assert statestore.get_task_restart_patterns(world.network) == [
-        RestartPattern("TimeoutError", 5)
+        RestartPattern(pattern="TimeoutError", max_retries=5)
     ]
 
 

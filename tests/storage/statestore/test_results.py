@@ -27,7 +27,7 @@ def unit_ref(
         unit_key=unit,
         attempt=attempt,
         ok=ok,
-        location=f"units/{unit}/{attempt}/result.json.zst",
+        relpath=f"units/{unit}/{attempt}/result.json.zst",
         files=files,
     )
 

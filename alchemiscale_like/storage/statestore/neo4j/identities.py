@@ -16,7 +16,11 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     to_native,
 )
 from alchemiscale_like.storage.statestore.records import IdentityRecord
-from alchemiscale_like.storage.statestore.rules import canonical_scopes, check_identifier
+from alchemiscale_like.storage.statestore.rules import (
+    canonical_scopes,
+    check_identifier,
+    parse_identity_kind,
+)
 
 # Labels cannot be query parameters, so each kind has its own statements.
 LABELS = {"user": "CredentialedUserIdentity", "compute": "CredentialedComputeIdentity"}
@@ -45,15 +49,12 @@ QUERIES = {
 
 
 def _queries(kind: str) -> dict[str, str]:
-    try:
-        return QUERIES[kind]
-    except KeyError:
-        raise ValidationError(f"identity kind must be 'user' or 'compute', not {kind!r}") from None
+    return QUERIES[parse_identity_kind(kind)]
 
 
 def _record(kind: str, props: dict[str, Any]) -> IdentityRecord:
     return IdentityRecord(
-        kind=kind,
+        kind=parse_identity_kind(kind),
         identifier=props["identifier"],
         hashed_key=props["hashed_key"],
         scopes=tuple(props.get("scopes") or ()),

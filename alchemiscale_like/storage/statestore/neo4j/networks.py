@@ -18,13 +18,14 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     sk_props,
     taskhub_key,
 )
-from alchemiscale_like.storage.statestore.records import NETWORK_STATES, NetworkRecord
+from alchemiscale_like.storage.statestore.records import NetworkRecord, NetworkState
+from alchemiscale_like.storage.statestore.rules import DEFAULT_TASKHUB_WEIGHT, parse_network_state
 
 MERGE_NETWORK = """
 MERGE (n:AlchemicalNetwork {scoped_key: $network.scoped_key})
   ON CREATE SET n += $network, n.state = $state
 MERGE (th:TaskHub {scoped_key: $hub})
-  ON CREATE SET th.network = $network.scoped_key, th.weight = 0.5
+  ON CREATE SET th.network = $network.scoped_key, th.weight = $hub_weight
 MERGE (th)-[:PERFORMS]->(n)
 """
 
@@ -100,7 +101,7 @@ class Neo4jNetworks(NetworkStore):
         self, network: NetworkRecord, scope: Scope, state: str = "active"
     ) -> ScopedKey:
         scope.require_specific()
-        _check_state(state)
+        checked = parse_network_state(state)
         sk = ScopedKey.from_key(network.key, scope)
         systems = [
             sk_props(ScopedKey.from_key(s.key, scope)) | {"name": s.name}
@@ -121,7 +122,8 @@ class Neo4jNetworks(NetworkStore):
                 MERGE_NETWORK,
                 network=sk_props(sk) | {"name": network.name},
                 hub=taskhub_key(sk),
-                state=state,
+                state=checked.value,
+                hub_weight=DEFAULT_TASKHUB_WEIGHT,
             ).consume()
             tx.run(MERGE_SYSTEMS, network=str(sk), systems=systems).consume()
             tx.run(
@@ -137,7 +139,7 @@ class Neo4jNetworks(NetworkStore):
         return sk
 
     def set_network_state(self, networks: Sequence[ScopedKey], state: str) -> None:
-        _check_state(state)
+        checked = parse_network_state(state)
         wanted = sorted({str(n) for n in networks})
 
         def work(tx: ManagedTransaction) -> list[str]:
@@ -151,13 +153,15 @@ class Neo4jNetworks(NetworkStore):
             missing = set(wanted) - set(found)
             if missing:
                 raise ValidationError(f"unknown networks: {sorted(missing)}")
-            return [r["sk"] for r in tx.run(SET_NETWORK_STATE, networks=wanted, state=state)]
+            return [
+                r["sk"] for r in tx.run(SET_NETWORK_STATE, networks=wanted, state=checked.value)
+            ]
 
         self._db.write(work)
 
-    def get_network_state(self, network: ScopedKey) -> str:
+    def get_network_state(self, network: ScopedKey) -> NetworkState:
         record = single(self._db.query(NETWORK_PROPERTY, sk=str(network)), f"network {network}")
-        return str(record["state"])
+        return NetworkState(record["state"])
 
     def get_network_name(self, network: ScopedKey) -> str:
         record = single(self._db.query(NETWORK_PROPERTY, sk=str(network)), f"network {network}")
@@ -166,9 +170,8 @@ class Neo4jNetworks(NetworkStore):
     def query_networks(
         self, name: str | None = None, scope: Scope | None = None, state: str | None = "active"
     ) -> list[ScopedKey]:
-        if state is not None:
-            _check_state(state)
-        records = self._db.query(QUERY_NETWORKS, name=name, state=state, **scope_params(scope))
+        wanted = None if state is None else parse_network_state(state).value
+        records = self._db.query(QUERY_NETWORKS, name=name, state=wanted, **scope_params(scope))
         return [ScopedKey.from_str(r["sk"]) for r in records]
 
     def query_transformations(
@@ -202,8 +205,3 @@ class Neo4jNetworks(NetworkStore):
             f"transformation {transformation}",
         )
         return str(record["protocol"])
-
-
-def _check_state(state: str) -> None:
-    if state not in NETWORK_STATES:
-        raise ValidationError(f"network state must be one of {NETWORK_STATES}, not {state!r}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from neo4j import ManagedTransaction
 
-from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.storage.statestore.base import RestartPatternStore
 from alchemiscale_like.storage.statestore.neo4j.connection import Neo4jConnection, single
 from alchemiscale_like.storage.statestore.records import RestartPattern
+from alchemiscale_like.storage.statestore.rules import validate_patterns
 
 ADD_PATTERNS = """
 MATCH (th:TaskHub {network: $network})
@@ -33,29 +32,6 @@ MATCH (th:TaskHub {network: $network})
 OPTIONAL MATCH (th)<-[:ENFORCES]-(p:TaskRestartPattern)
 RETURN th.network AS network, collect([p.pattern, p.max_retries]) AS patterns
 """
-
-MAX_PATTERN_LENGTH = 1000
-
-
-def validate_patterns(patterns: Sequence[str], max_retries: int) -> list[str]:
-    """Check that each pattern is a compilable regex and ``max_retries`` is >= 0."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValidationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    checked = []
-    for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN_LENGTH:
-            raise ValidationError(
-                f"a restart pattern must be a non-empty string of at most {MAX_PATTERN_LENGTH} "
-                "characters"
-            )
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValidationError(
-                f"restart pattern {pattern!r} is not a valid regex: {exc}"
-            ) from exc
-        checked.append(pattern)
-    return sorted(set(checked))
 
 
 class Neo4jRestartPatterns(RestartPatternStore):
@@ -97,6 +73,10 @@ class Neo4jRestartPatterns(RestartPatternStore):
             self._db.query(GET_PATTERNS, network=str(network)), f"TaskHub of network {network}"
         )
         return sorted(
-            (RestartPattern(p, m) for p, m in record["patterns"] if p is not None),
+            (
+                RestartPattern(pattern=p, max_retries=m)
+                for p, m in record["patterns"]
+                if p is not None
+            ),
             key=lambda r: r.pattern,
         )

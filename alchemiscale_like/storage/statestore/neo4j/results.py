@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from alchemiscale_like.storage.statestore.records import (
     ResultFileRef,
     TaskProgress,
 )
+from alchemiscale_like.storage.statestore.rules import RestartCounter, decide_restart
 
 # Locks the task (write lock via SET) and reports whether ``$identifier`` holds it.
 LOCK_AND_CHECK_CLAIM = """
@@ -39,7 +39,7 @@ RETURN t.status AS status, c IS NOT NULL AS holds, d {.*} AS dag
 
 CREATE_DAG = """
 MATCH (t:Task {scoped_key: $task})
-CREATE (t)-[:HAS_DAG]->(d:ProtocolDAGRef {task: $task, key: $key, location: $location,
+CREATE (t)-[:HAS_DAG]->(d:ProtocolDAGRef {task: $task, key: $key, relpath: $relpath,
                                           n_units: $n_units})
 """
 
@@ -52,7 +52,7 @@ RETURN d {.*} AS dag
 ADD_UNIT_RESULT = """
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (u:ProtocolUnitResultRef {uid: $uid})
-  ON CREATE SET u.unit_key = $unit_key, u.attempt = $attempt, u.ok = $ok, u.location = $location,
+  ON CREATE SET u.unit_key = $unit_key, u.attempt = $attempt, u.ok = $ok, u.relpath = $relpath,
                 u._fresh = true
 MERGE (d)-[:HAS_UNIT_RESULT]->(u)
 WITH u, u._fresh AS fresh
@@ -88,7 +88,7 @@ RETURN r.key AS key
 ADD_DAG_RESULT = """
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (r:ProtocolDAGResultRef {uid: $uid})
-  ON CREATE SET r.key = $key, r.ok = $ok, r.location = $location, r.created = $created,
+  ON CREATE SET r.key = $key, r.ok = $ok, r.relpath = $relpath, r.created = $created,
                 r.task = $task
 MERGE (d)-[:RESULTS_IN]->(r)
 """
@@ -128,14 +128,14 @@ RETURN tf.scoped_key AS found, r {.*} AS result ORDER BY r.created
 def _dag(props: dict[str, Any] | None) -> ProtocolDAGRef | None:
     if props is None:
         return None
-    return ProtocolDAGRef(key=props["key"], location=props["location"], n_units=props["n_units"])
+    return ProtocolDAGRef(key=props["key"], relpath=props["relpath"], n_units=props["n_units"])
 
 
 def _dag_result(props: dict[str, Any]) -> ProtocolDAGResultRef:
     return ProtocolDAGResultRef(
         key=props["key"],
         ok=props["ok"],
-        location=props["location"],
+        relpath=props["relpath"],
         created=to_native(props["created"]),
         task=ScopedKey.from_str(props["task"]),
     )
@@ -148,11 +148,6 @@ def _lock_claimed(tx: ManagedTransaction, task: ScopedKey, identifier: str) -> A
     if not record["holds"] or record["status"] != TaskStatus.RUNNING:
         raise ClaimLost(f"{identifier} does not hold the claim on {task}")
     return record
-
-
-def matching_restart_patterns(patterns: list[Any], tracebacks: Sequence[str]) -> list[Any]:
-    """The restart-pattern records whose regex matches any of ``tracebacks``."""
-    return [p for p in patterns if any(re.search(p["pattern"], tb) for tb in tracebacks)]
 
 
 class Neo4jResults(ResultStore):
@@ -170,7 +165,7 @@ class Neo4jResults(ResultStore):
             if existing is not None:
                 return existing
             tx.run(
-                CREATE_DAG, task=str(task), key=dag.key, location=dag.location, n_units=dag.n_units
+                CREATE_DAG, task=str(task), key=dag.key, relpath=dag.relpath, n_units=dag.n_units
             ).consume()
             return dag
 
@@ -197,8 +192,8 @@ class Neo4jResults(ResultStore):
                 unit_key=result.unit_key,
                 attempt=result.attempt,
                 ok=result.ok,
-                location=result.location,
-                files=[vars(f) for f in result.files],
+                relpath=result.relpath,
+                files=[f.model_dump() for f in result.files],
             ).consume()
 
         self._db.write(work)
@@ -213,7 +208,7 @@ class Neo4jResults(ResultStore):
                 unit_key=r["unit"]["unit_key"],
                 attempt=r["unit"]["attempt"],
                 ok=r["unit"]["ok"],
-                location=r["unit"]["location"],
+                relpath=r["unit"]["relpath"],
                 files=tuple(sorted((ResultFileRef(**f) for f in r["files"]), key=lambda f: f.name)),
             )
             for r in records
@@ -246,7 +241,7 @@ class Neo4jResults(ResultStore):
                 uid=f"{task}/{result.key}",
                 key=result.key,
                 ok=result.ok,
-                location=result.location,
+                relpath=result.relpath,
                 created=result.created,
             ).consume()
             if result.ok:
@@ -267,18 +262,22 @@ class Neo4jResults(ResultStore):
     def _restart_or_error(
         tx: ManagedTransaction, task: ScopedKey, tracebacks: Sequence[str]
     ) -> TaskStatus:
-        patterns = list(tx.run(RESTART_PATTERNS_FOR_TASK, task=str(task)))
-        matched = matching_restart_patterns(patterns, tracebacks)
-        if not matched:
-            return TaskStatus.ERROR
-        exhausted = False
-        for p in matched:
-            used = p["used"] + 1
-            tx.run(COUNT_RESTART, uid=p["uid"], task=str(task), used=used).consume()
-            if used > p["max_retries"]:
-                exhausted = True
-                tx.run(CANCEL_ON_HUB, network=p["network"], task=str(task)).consume()
-        return TaskStatus.ERROR if exhausted else TaskStatus.WAITING
+        counters = [
+            RestartCounter(
+                uid=r["uid"],
+                pattern=r["pattern"],
+                max_retries=r["max_retries"],
+                used=r["used"],
+                network=r["network"],
+            )
+            for r in tx.run(RESTART_PATTERNS_FOR_TASK, task=str(task))
+        ]
+        decision = decide_restart(counters, tracebacks)
+        for uid, used in decision.used.items():
+            tx.run(COUNT_RESTART, uid=uid, task=str(task), used=used).consume()
+        for network in decision.cancel_on:
+            tx.run(CANCEL_ON_HUB, network=network, task=str(task)).consume()
+        return decision.status
 
     def get_task_results(self, task: ScopedKey) -> list[ProtocolDAGResultRef]:
         records = self._db.query(TASK_RESULTS, task=str(task))

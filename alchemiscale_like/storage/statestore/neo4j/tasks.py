@@ -26,9 +26,12 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     to_native,
 )
 from alchemiscale_like.storage.statestore.records import TaskRecord
-
-DEFAULT_PRIORITY = 10
-DEFAULT_ACTION_WEIGHT = 0.5
+from alchemiscale_like.storage.statestore.rules import (
+    DEFAULT_ACTION_WEIGHT,
+    DEFAULT_PRIORITY,
+    check_priority,
+    check_weight,
+)
 
 FIND_TRANSFORMATIONS = """
 UNWIND $sks AS sk
@@ -292,8 +295,8 @@ class Neo4jTasks(TaskStore):
     def action_tasks(
         self, tasks: Sequence[ScopedKey], network: ScopedKey, weight: float | None = None
     ) -> list[ScopedKey]:
-        if weight is not None and not 0 < weight <= 1:
-            raise ValidationError(f"action weight must be in (0, 1], got {weight}")
+        if weight is not None:
+            weight = check_weight(weight, "action")
         wanted = sorted({str(t) for t in tasks})
 
         def work(tx: ManagedTransaction) -> list[str]:
@@ -333,8 +336,7 @@ class Neo4jTasks(TaskStore):
         }
 
     def set_taskhub_weight(self, network: ScopedKey, weight: float) -> None:
-        if not 0 < weight <= 1:
-            raise ValidationError(f"TaskHub weight must be in (0, 1], got {weight}")
+        weight = check_weight(weight, "TaskHub")
         single(
             self._db.execute(SET_TASKHUB_WEIGHT, network=str(network), weight=weight),
             f"TaskHub of network {network}",
@@ -344,8 +346,7 @@ class Neo4jTasks(TaskStore):
         return float(self._hub(network)["weight"])
 
     def set_task_priority(self, tasks: Sequence[ScopedKey], priority: int) -> None:
-        if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
-            raise ValidationError(f"priority must be an integer >= 1, got {priority!r}")
+        check_priority(priority)
         wanted = sorted({str(t) for t in tasks})
 
         def work(tx: ManagedTransaction) -> None:
