@@ -1,0 +1,64 @@
+"""Compute services: registration, heartbeats, leases and claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from alchemiscale_like.errors import ClaimLost
+from alchemiscale_like.models.scope import Scope, ScopedKey
+from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.services.stores import Stores
+from alchemiscale_like.storage.statestore.records import ComputeServiceRecord, TaskRecord
+
+log = logging.getLogger(__name__)
+
+
+def require_claim(stores: Stores, task: ScopedKey, service_id: str) -> TaskRecord:
+    """The Task's record if ``service_id`` holds its claim, else :class:`ClaimLost`.
+
+    A cheap early check so nothing is uploaded for a lost claim; the state
+    store checks again inside each recording write.
+    """
+    record = stores.statestore.get_task(task)
+    if record.status != TaskStatus.RUNNING or (
+        stores.statestore.get_task_claimant(task) != service_id
+    ):
+        raise ClaimLost(f"{service_id} does not hold the claim on {task}")
+    return record
+
+
+def expire_leases(stores: Stores, now: dt.datetime | None = None) -> list[str]:
+    """Deregister services silent past the lease; their tasks go back to waiting."""
+    now = now or dt.datetime.now(dt.UTC)
+    expired = stores.statestore.expire_computeservices(
+        now - dt.timedelta(seconds=stores.lease_seconds)
+    )
+    for identifier in expired:
+        log.warning("event=lease_expired service=%s", identifier)
+    return expired
+
+
+def register(
+    stores: Stores, service_id: str, protocols: Sequence[str] | None
+) -> ComputeServiceRecord:
+    """Register (or re-register) a compute service."""
+    record = stores.statestore.register_computeservice(service_id, protocols)
+    log.info("event=service_registered service=%s", service_id)
+    return record
+
+
+def claim(
+    stores: Stores,
+    service_id: str,
+    count: int,
+    scopes: Sequence[Scope],
+    protocols: Sequence[str] | None,
+) -> list[ScopedKey]:
+    """Claim up to ``count`` tasks for ``service_id`` (expired leases are released first)."""
+    expire_leases(stores)
+    if not scopes:
+        return []
+    stores.statestore.heartbeat_computeservice(service_id)
+    return stores.statestore.claim_tasks(service_id, count, scopes, protocols)

@@ -1,0 +1,51 @@
+"""Submitting networks and reading back their objects (state store + object store).
+
+The keyed chain is verified without its classes; the network, each
+transformation and each chemical system is stored content-addressed in the
+object store (as its own sub-chain) *before* the graph is written to the state
+store, so every node a reader can find has its content.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alchemiscale_like.errors import NotFound
+from alchemiscale_like.models.scope import Scope, ScopedKey
+from alchemiscale_like.models.verify import sub_chain, verify_keyed_chain
+from alchemiscale_like.services.stores import Stores
+from alchemiscale_like.storage.statestore.records import NetworkState, network_record_from_entries
+
+
+def submit_network(
+    stores: Stores, chain: Any, scope: Scope, state: NetworkState = NetworkState.ACTIVE
+) -> ScopedKey:
+    """Verify and store a network's keyed chain in ``scope``; idempotent.
+
+    Raises:
+        ValidationError, KeyMismatch: the chain is malformed or not a network.
+        InvalidScope: ``scope`` is not specific.
+    """
+    scope.require_specific()
+    entries = verify_keyed_chain(chain)
+    record = network_record_from_entries(entries)
+    stores.objectstore.put_object(record.key, chain)
+    for key in [t.key for t in record.transformations] + [s.key for s in record.chemical_systems]:
+        stores.objectstore.put_object(key, sub_chain(entries, key))
+    return stores.statestore.assemble_network(record, scope, state)
+
+
+def get_object_chain(stores: Stores, sk: ScopedKey) -> Any:
+    """The stored keyed chain of a network, transformation or chemical system.
+
+    The state store is asked first, so a key outside the graph is ``NotFound``
+    even if its content happens to be stored for another scope.
+    """
+    kind = sk.qualname
+    if kind == "AlchemicalNetwork":
+        stores.statestore.get_network_state(sk)
+    elif kind in ("Transformation", "NonTransformation"):
+        stores.statestore.get_transformation_protocol(sk)
+    else:
+        raise NotFound(f"no stored network or transformation {sk}")
+    return stores.objectstore.get_object(sk.gufe_key)

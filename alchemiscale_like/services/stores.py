@@ -1,0 +1,36 @@
+"""`Stores`: the two stores the services work on, handed in by the composition root."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from alchemiscale_like.storage.objectstore.base import ObjectStore
+from alchemiscale_like.storage.statestore.base import StateStore
+
+#: DAGs whose unit keys are remembered at once (each a few KB).
+_DAG_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The state store and the object store of one deployment, and what the services cache.
+
+    Args:
+        statestore: the state store.
+        objectstore: the object store.
+        lease_seconds: a compute service silent for longer loses its claims.
+    """
+
+    statestore: StateStore
+    objectstore: ObjectStore
+    lease_seconds: float = 300.0
+    dag_units: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def remember_dag_units(self, dag_key: str, unit_keys: frozenset[str]) -> None:
+        """Cache the unit keys of an (immutable, content-keyed) DAG."""
+        with self._lock:
+            if len(self.dag_units) >= _DAG_CACHE_SIZE:
+                self.dag_units.clear()
+            self.dag_units[dag_key] = unit_keys

@@ -1,0 +1,1 @@
+"""CLI tests: the neo4j_statestore fixture comes from tests/fixtures (a plugin)."""
