@@ -3,6 +3,9 @@
 The public contract (see design.md) is importable from here.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
+from alchemiscale_like.client import ComputeClient, UserClient
 from alchemiscale_like.errors import AlchemiscaleLikeError
 from alchemiscale_like.models import (
     AlchemicalNetwork,
@@ -16,12 +19,16 @@ from alchemiscale_like.models import (
     Transformation,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("alchemiscale-like")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "AlchemicalNetwork",
     "AlchemiscaleLikeError",
     "ChemicalSystem",
+    "ComputeClient",
     "NonTransformation",
     "ProteinComponent",
     "Scope",
@@ -29,5 +36,6 @@ __all__ = [
     "SmallMoleculeComponent",
     "SolventComponent",
     "Transformation",
+    "UserClient",
     "__version__",
 ]

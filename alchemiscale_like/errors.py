@@ -32,6 +32,10 @@ class PayloadTooLarge(ValidationError):
     """A body or a decompressed payload exceeds its size limit."""
 
 
+class UnsupportedMediaType(ValidationError):
+    """A request body's Content-Type or Content-Encoding is not one the API accepts."""
+
+
 class UnsafeFileName(ValidationError):
     """A result file name tries path traversal or contains forbidden characters."""
 
@@ -78,3 +82,11 @@ class Forbidden(AlchemiscaleLikeError):
 
 class ExecutionError(AlchemiscaleLikeError):
     """A ProtocolDAG could not be executed to completion."""
+
+
+class APIError(AlchemiscaleLikeError):
+    """The API answered with an error it does not name: a 5xx, or an error body that is not ours."""
+
+
+class APIUnavailable(StoreUnavailable):
+    """The API cannot be reached: connection errors, timeouts or 502/504 outlasted the retries."""

@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.neo4j_server",
     "tests.fixtures.s3_server",
+    "tests.fixtures.http_server",
 ]

@@ -62,7 +62,6 @@ class DAGExecutor:
         model: ``"inprocess"`` or ``"processes"``.
         max_workers: pool size for ``processes`` (default: CPU count).
         max_retries: extra attempts per unit after a failure.
-        keep_going: after a unit fails for good, still run units that do not depend on it.
     """
 
     def __init__(
@@ -71,7 +70,6 @@ class DAGExecutor:
         model: ExecutionModel = "inprocess",
         max_workers: int | None = None,
         max_retries: int = 0,
-        keep_going: bool = False,
     ) -> None:
         if model not in EXECUTION_MODELS:
             raise ValidationError(
@@ -83,7 +81,6 @@ class DAGExecutor:
         self.model = model
         self.max_workers = max_workers
         self.max_retries = max_retries
-        self.keep_going = keep_going
 
     def execute(
         self,
@@ -117,7 +114,7 @@ class DAGExecutor:
         def ready_units() -> list[ProtocolUnit]:
             if should_stop is not None and should_stop():
                 return []
-            if failed_for_good and not self.keep_going:
+            if failed_for_good:
                 return []
             return [
                 u

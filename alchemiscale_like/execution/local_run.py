@@ -66,7 +66,7 @@ class LocalRunStore:
     def load_or_create_dag(self, transformation: Transformation, seed: int | None) -> ProtocolDAG:
         """Return the stored DAG, or create, store and return it (first run only)."""
         if self.dag_path.exists():
-            dag: ProtocolDAG = ProtocolDAG.from_json(self.dag_path.read_bytes())
+            dag = ProtocolDAG.from_json(self.dag_path.read_bytes())
             if dag.transformation_key != transformation.key:
                 raise ValidationError(
                     f"{self.root} holds a DAG of {dag.transformation_key}, not {transformation.key}"

@@ -58,12 +58,24 @@ class UnitExecutor:
     ``workdir/shared`` (DAG lifetime), ``workdir/permanent/<unit>/<attempt>``
     (kept files; the caller persists them), ``checkpoint_root/<unit>`` (kept
     across attempts and runs). ``fetcher`` materializes upstream files.
+
+    ``claim`` is the number of the compute service's claim on the Task (None for a
+    local run): it goes into every result file's location (see
+    :class:`~alchemiscale_like.models.layout.TaskLayout`), so attempts made under
+    different claims never share a write-once location.
     """
 
-    def __init__(self, workdir: Path, checkpoint_root: Path, fetcher: FileFetcher) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        checkpoint_root: Path,
+        fetcher: FileFetcher,
+        claim: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.checkpoint_root = checkpoint_root
         self.fetcher = fetcher
+        self.claim = claim
 
     def checkpoint_dir(self, unit_key: str) -> Path:
         """The checkpoint folder of a unit (same for every attempt)."""
@@ -99,7 +111,7 @@ class UnitExecutor:
             raw_outputs = unit._execute(ctx, **inputs)
             if not isinstance(raw_outputs, dict):
                 raise ValidationError(f"{type(unit).__name__}._execute must return a dict")
-            files, by_path = self._collect_files(unit.key, attempt, permanent)
+            files, by_path = self._collect_files(unit.key, attempt, permanent, self.claim)
             outputs = _clean_outputs(raw_outputs, permanent, by_path)
             result: ProtocolUnitResult = ProtocolUnitResult(
                 name=unit.name,
@@ -136,7 +148,7 @@ class UnitExecutor:
 
     @staticmethod
     def _collect_files(
-        unit_key: str, attempt: int, permanent: Path
+        unit_key: str, attempt: int, permanent: Path, claim: int | None
     ) -> tuple[list[tuple[ResultFile, Path]], dict[Path, ResultFile]]:
         files: list[tuple[ResultFile, Path]] = []
         for path in sorted(p for p in permanent.rglob("*") if p.is_file()):
@@ -146,7 +158,7 @@ class UnitExecutor:
                 name=name,
                 size=size,
                 sha256=sha,
-                location=ResultFile.location_for(unit_key, attempt, name),
+                location=ResultFile.location_for(unit_key, attempt, name, claim),
             )
             files.append((ref, path))
         return files, {path.resolve(): ref for ref, path in files}

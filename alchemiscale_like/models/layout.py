@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alchemiscale_like.errors import ValidationError
-from alchemiscale_like.models.patterns import check_key
 from alchemiscale_like.models.filenames import validate_file_name
+from alchemiscale_like.models.patterns import check_key
 
 #: Suffix of structured objects in the object store (zstd-compressed canonical JSON).
 STORE_JSON_SUFFIX = ".json.zst"

@@ -162,6 +162,12 @@ class ScopedKey(_ScopeModel):
     def __str__(self) -> str:
         return f"{self.gufe_key}-{self.org}-{self.campaign}-{self.project}"
 
+    def __lt__(self, other: object) -> bool:
+        """Scoped keys sort by their string form."""
+        if not isinstance(other, ScopedKey):
+            return NotImplemented
+        return str(self) < str(other)
+
 
 def _scoped_key_from_text(value: Any) -> Any:
     return ScopedKey.from_str(value) if isinstance(value, str) else value
@@ -175,7 +181,10 @@ ScopedKeyField = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}-[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+$",
+            "pattern": (
+                r"^[A-Za-z_][A-Za-z0-9_]*-[0-9a-f]{32}"
+                r"-[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+$"
+            ),
             "description": "scoped key: {ClassName}-{32 hex}-{org}-{campaign}-{project}",
         }
     ),

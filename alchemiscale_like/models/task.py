@@ -32,9 +32,6 @@ USER_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.DELETED: frozenset(set(TaskStatus) - {TaskStatus.INVALID}),
 }
 
-#: Statuses a compute service may finish a claimed (running) task with.
-SERVICE_FINAL = frozenset({TaskStatus.COMPLETE, TaskStatus.ERROR})
-
 #: Statuses that cascade to every task extending the changed one.
 CASCADING = frozenset({TaskStatus.INVALID, TaskStatus.DELETED})
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -146,18 +146,20 @@ class Tokenizable(BaseModel):
         return to_keyed_chain(self)
 
     @classmethod
-    def from_keyed_chain(cls, chain: Any) -> Any:
+    def from_keyed_chain(cls, chain: Any) -> Self:
         """Rebuild the object at the end of ``chain`` (must be an instance of ``cls``)."""
         from alchemiscale_like.models.keyedchain import from_keyed_chain
 
-        return from_keyed_chain(chain, expect=cls)
+        obj = from_keyed_chain(chain, expect=cls)
+        assert isinstance(obj, cls)
+        return obj
 
     def to_json(self) -> str:
         """The keyed chain as compact JSON text."""
         return canonical_json(self.to_keyed_chain()).decode("utf-8")
 
     @classmethod
-    def from_json(cls, text: str | bytes, max_size: int | None = None) -> Any:
+    def from_json(cls, text: str | bytes, max_size: int | None = None) -> Self:
         """Parse keyed-chain JSON (optionally size-limited) into an instance of ``cls``."""
         from alchemiscale_like.models.keyedchain import parse_json
 

@@ -82,3 +82,127 @@ def verify_keyed_chain(chain: Any) -> list[VerifiedEntry]:
         seen.add(key)
         entries.append(VerifiedEntry(key, qualname, module, keyed_dict, tuple(refs)))
     return entries
+
+
+def sub_chain(entries: list[VerifiedEntry], root_key: str) -> list[list[Any]]:
+    """The keyed chain of ``root_key`` alone: it and everything it references, in chain order.
+
+    ``entries`` is a verified chain (see :func:`verify_keyed_chain`), so every
+    reference points to an earlier entry.
+    """
+    by_key = {entry.key: entry for entry in entries}
+    if root_key not in by_key:
+        raise ValidationError(f"{root_key} is not in the keyed chain")
+    wanted = {root_key}
+    for entry in reversed(entries):
+        if entry.key in wanted:
+            wanted.update(entry.references)
+    return [[entry.key, entry.keyed_dict] for entry in entries if entry.key in wanted]
+
+
+def _root(entries: list[VerifiedEntry], qualnames: tuple[str, ...]) -> VerifiedEntry:
+    root = entries[-1]
+    if root.qualname not in qualnames:
+        raise ValidationError(f"expected a {' or '.join(qualnames)}, got a {root.qualname}")
+    return root
+
+
+def _ref_list(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(item, dict) and isinstance(item.get(KEY_TAG), str) for item in value
+    ):
+        raise ValidationError(f"{what} must be a list of references")
+    return [item[KEY_TAG] for item in value]
+
+
+@dataclass(frozen=True)
+class DAGSummary:
+    """What the server needs to know of a ProtocolDAG, read from its JSON alone."""
+
+    key: str
+    unit_keys: tuple[str, ...]
+    transformation_key: str | None
+
+
+def summarize_dag(entries: list[VerifiedEntry]) -> DAGSummary:
+    """Summarize a verified ProtocolDAG chain without its classes."""
+    root = _root(entries, ("ProtocolDAG",))
+    units = _ref_list(root.keyed_dict.get("protocol_units"), "protocol_units")
+    if not units:
+        raise ValidationError("a ProtocolDAG needs at least one unit")
+    transformation = root.keyed_dict.get("transformation_key")
+    if transformation is not None and not isinstance(transformation, str):
+        raise ValidationError("transformation_key must be a string or null")
+    return DAGSummary(root.key, tuple(units), transformation)
+
+
+@dataclass(frozen=True)
+class UnitResultSummary:
+    """One unit attempt's result (success or failure), read from its JSON alone."""
+
+    key: str
+    ok: bool
+    unit_key: str
+    attempt: int
+    files: tuple[dict[str, Any], ...]
+    traceback: str | None
+
+
+def _unit_result(entry: VerifiedEntry) -> UnitResultSummary:
+    body = entry.keyed_dict
+    unit_key, attempt, files = body.get("source_key"), body.get("attempt"), body.get("files", [])
+    if not isinstance(unit_key, str):
+        raise ValidationError(f"{entry.key}: source_key must be a string")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValidationError(f"{entry.key}: attempt must be an integer >= 1")
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise ValidationError(f"{entry.key}: files must be a list of ResultFile objects")
+    ok = entry.qualname == "ProtocolUnitResult"
+    traceback = body.get("traceback")
+    if not ok and not isinstance(traceback, str):
+        raise ValidationError(f"{entry.key}: a ProtocolUnitFailure needs a traceback string")
+    return UnitResultSummary(
+        entry.key, ok, unit_key, attempt, tuple(files), None if ok else traceback
+    )
+
+
+def summarize_unit_result(entries: list[VerifiedEntry]) -> UnitResultSummary:
+    """Summarize a verified ProtocolUnitResult or ProtocolUnitFailure chain."""
+    return _unit_result(_root(entries, ("ProtocolUnitResult", "ProtocolUnitFailure")))
+
+
+@dataclass(frozen=True)
+class DAGResultSummary:
+    """A ProtocolDAGResult read from its JSON alone: whether it succeeded, and its failures."""
+
+    key: str
+    ok: bool
+    dag_key: str | None
+    successful_units: tuple[str, ...]
+    tracebacks: tuple[str, ...]
+
+
+def summarize_dag_result(entries: list[VerifiedEntry]) -> DAGResultSummary:
+    """Summarize a verified ProtocolDAGResult chain (``ok`` as ProtocolDAGResult.ok())."""
+    root = _root(entries, ("ProtocolDAGResult",))
+    by_key = {entry.key: entry for entry in entries}
+    units = _ref_list(root.keyed_dict.get("protocol_units"), "protocol_units")
+    result_keys = _ref_list(root.keyed_dict.get("protocol_unit_results"), "protocol_unit_results")
+    results = []
+    for key in result_keys:
+        entry = by_key[key]
+        if entry.qualname not in ("ProtocolUnitResult", "ProtocolUnitFailure"):
+            raise ValidationError(f"{key} in protocol_unit_results is a {entry.qualname}")
+        results.append(_unit_result(entry))
+    unit_keys = {by_key[key].key for key in units}
+    successful = {r.unit_key for r in results if r.ok}
+    dag_key = root.keyed_dict.get("dag_key")
+    if dag_key is not None and not isinstance(dag_key, str):
+        raise ValidationError("dag_key must be a string or null")
+    return DAGResultSummary(
+        key=root.key,
+        ok=bool(units) and unit_keys <= successful,
+        dag_key=dag_key,
+        successful_units=tuple(sorted(successful & unit_keys)),
+        tracebacks=tuple(r.traceback for r in results if r.traceback is not None),
+    )

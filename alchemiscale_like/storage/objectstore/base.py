@@ -168,6 +168,47 @@ class ObjectStore(ABC):
         finally:
             raw.close()
 
+    # -- task-scoped files (paths relative to the Task, see models.layout.TaskLayout) -------
+
+    def put_task_file(
+        self,
+        task_sk: ScopedKey,
+        relpath: str,
+        source: FileSource,
+        *,
+        compress: bool | None = None,
+        sha256: str | None = None,
+    ) -> ObjectInfo:
+        """Upload a file write-once at ``relpath`` inside the Task's folder (see :meth:`put_file`).
+
+        Raises:
+            UnsafeFileName: ``relpath`` tries to leave the Task's folder.
+            AlreadyExists: the location holds different content.
+            IntegrityError: ``sha256`` is wrong, or the source changed while uploading.
+        """
+        location = layout.task_location(task_sk, relpath)
+        return self._put_file(location, source, compress, sha256, WriteMode.CREATE)
+
+    def stat_task_file(self, task_sk: ScopedKey, relpath: str) -> ObjectInfo:
+        """The recorded sha256, size and encoding of ``relpath``. Raises ``NotFound``."""
+        return self.stat(layout.task_location(task_sk, relpath))
+
+    def open_task_file(
+        self, task_sk: ScopedKey, relpath: str, chunk_size: int = CHUNK_SIZE
+    ) -> Generator[bytes, None, None]:
+        """Stream the file at ``relpath`` inside the Task's folder (see :meth:`open_file`)."""
+        return self.open_file(layout.task_location(task_sk, relpath), chunk_size)
+
+    def download_task_file(
+        self, task_sk: ScopedKey, relpath: str, dest: str | os.PathLike[str]
+    ) -> ObjectInfo:
+        """Download the file at ``relpath`` of the Task to ``dest`` (see :meth:`download_file`)."""
+        return self.download_file(layout.task_location(task_sk, relpath), dest)
+
+    def task_file_url(self, task_sk: ScopedKey, relpath: str, expires: int = 3600) -> str:
+        """A presigned URL of the file at ``relpath`` of the Task (see :meth:`presigned_url`)."""
+        return self.presigned_url(layout.task_location(task_sk, relpath), expires)
+
     # -- result files ----------------------------------------------------------------------
 
     def put_file(
@@ -258,14 +299,16 @@ class ObjectStore(ABC):
         source: FileSource,
         *,
         compress: bool | None = None,
+        sha256: str | None = None,
     ) -> ObjectInfo:
         """Upload (or atomically replace) checkpoint file ``name`` of ``unit_key``.
 
         Checkpoints are the one overwritable object: a unit rewrites its own.
-        Readers see the old or the new file, never a mix.
+        Readers see the old or the new file, never a mix. ``sha256``, if given,
+        is checked before the new file becomes visible.
         """
         location = layout.checkpoint_location(task_sk, unit_key, name)
-        return self._put_file(location, source, compress, None, WriteMode.OVERWRITE)
+        return self._put_file(location, source, compress, sha256, WriteMode.OVERWRITE)
 
     def list_checkpoints(self, task_sk: ScopedKey, unit_key: str) -> dict[str, ObjectInfo]:
         """The checkpoint files of ``unit_key``, by name."""

@@ -84,7 +84,11 @@ def network_record_from_chain(chain: Any) -> NetworkRecord:
         ValidationError: the chain is malformed or its root is not an AlchemicalNetwork.
         KeyMismatch: a key does not match its content.
     """
-    entries = verify_keyed_chain(chain)
+    return network_record_from_entries(verify_keyed_chain(chain))
+
+
+def network_record_from_entries(entries: list[VerifiedEntry]) -> NetworkRecord:
+    """The structure of a network from its already verified keyed chain."""
     by_key: dict[str, VerifiedEntry] = {e.key: e for e in entries}
     root = entries[-1]
     if root.qualname != "AlchemicalNetwork":

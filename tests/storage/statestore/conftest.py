@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +18,6 @@ from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.protocols import HarmonicTIProtocol, HarmonicTISettings
 from alchemiscale_like.protocols.testing import SleepProtocol, SleepSettings
 from alchemiscale_like.storage.statestore.base import StateStore
-from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
 from alchemiscale_like.storage.statestore.records import (
     ProtocolDAGRef,
     ProtocolDAGResultRef,
@@ -30,14 +28,6 @@ from tests.execution.conftest import make_system
 BACKENDS = ["neo4j"]
 
 SCOPE = Scope.from_str("org-campaign-project")
-
-
-@pytest.fixture(scope="session")
-def neo4j_statestore(neo4j_server) -> Iterator[Neo4jStateStore]:
-    store = Neo4jStateStore(neo4j_server.url, neo4j_server.user, neo4j_server.password)
-    store.initialize()
-    yield store
-    store.close()
 
 
 @pytest.fixture(params=BACKENDS)
