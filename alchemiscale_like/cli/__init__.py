@@ -39,6 +39,6 @@ def main() -> None:
 
 
 # Registered last: each module adds its commands to ``cli``.
-from alchemiscale_like.cli import database, identity, local, servers  # noqa: E402
+from alchemiscale_like.cli import compute, database, identity, local, servers  # noqa: E402
 
-__all__ = ["cli", "database", "identity", "local", "main", "servers"]
+__all__ = ["cli", "compute", "database", "identity", "local", "main", "servers"]

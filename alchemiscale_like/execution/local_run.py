@@ -1,6 +1,8 @@
 """Run Transformations on this machine, checkpointing to a folder, resuming on rerun.
 
-Layout of ``DIR/<transformation key>/`` (the object-store layout of one Task):
+:class:`LocalRunStore` is the folder :class:`~.recorder.TaskRecorder`; the
+execution path is :func:`~.recorder.run_recorded`, the one compute services use.
+Layout of ``DIR/<transformation key>/`` (plain files, readable by any tool):
 
 * ``dag.json``: the ProtocolDAG, created once and reused by every rerun;
 * ``units/<unit key>/<attempt>/result.json`` and ``.../files/<name>``: each
@@ -17,13 +19,11 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from alchemiscale_like.errors import ValidationError
-from alchemiscale_like.execution.dag_executor import DAGExecutor, ExecutionModel
-from alchemiscale_like.execution.fetcher import FileFetcher
-from alchemiscale_like.execution.unit_executor import UnitExecutor
+from alchemiscale_like.execution.dag_executor import ExecutionModel
+from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnitResult
 from alchemiscale_like.models.resultfile import ResultFile
@@ -103,9 +103,14 @@ class LocalRunStore:
         """Copy a stored file of this run to ``dest`` (the fetcher verifies it)."""
         shutil.copyfile(self.root / ref.location, dest)
 
-    def write_dag_result(self, dag_result: ProtocolDAGResult) -> None:
-        """Store the final ProtocolDAGResult."""
-        write_atomic(self.root / "result.json", dag_result.to_json().encode())
+    def finish(self, dag_result: ProtocolDAGResult) -> None:
+        """Keep the final ProtocolDAGResult once every unit has succeeded.
+
+        A failed run leaves no ``result.json``: rerunning the command retries the
+        failed units (attempt numbers continue).
+        """
+        if dag_result.ok():
+            write_atomic(self.root / "result.json", dag_result.to_json().encode())
 
 
 def run_transformation(
@@ -116,34 +121,8 @@ def run_transformation(
     max_workers: int | None = None,
     max_retries: int = 0,
     seed: int | None = None,
-    on_unit_result: Callable[[ProtocolUnitResult], None] | None = None,
 ) -> ProtocolDAGResult:
     """Run (or resume) one Transformation's DAG under ``out_dir/<transformation key>``."""
     store = LocalRunStore(out_dir / transformation.key)
-    dag = store.load_or_create_dag(transformation, seed)
-    previous = store.previous_results()
-    work = store.root / "work"
-    fetcher = FileFetcher(work / "cache", download=store.download)
-    executor = DAGExecutor(
-        UnitExecutor(work, store.root / "checkpoints", fetcher),
-        model=model,
-        max_workers=max_workers,
-        max_retries=max_retries,
-    )
-
-    def persist(result: ProtocolUnitResult, files: dict[str, Path]) -> None:
-        store.persist(result, files)
-        if on_unit_result is not None:
-            on_unit_result(result)
-
-    log.info(
-        "event=run_start transformation=%s units=%d done=%d",
-        transformation.key,
-        len(dag.protocol_units),
-        sum(r.ok() for r in previous),
-    )
-    dag_result = executor.execute(dag, previous, on_unit_result=persist)
-    if dag_result.ok():
-        store.write_dag_result(dag_result)
-        shutil.rmtree(work / "permanent", ignore_errors=True)
-    return dag_result
+    options = ExecutionOptions(model=model, max_workers=max_workers, max_retries=max_retries)
+    return run_recorded(transformation, store, store.root, options=options, seed=seed)

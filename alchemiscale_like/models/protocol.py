@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alchemiscale_like.models.components import ChemicalSystem
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnit
-from alchemiscale_like.models.tokenization import Tokenizable
+from alchemiscale_like.models.tokenization import Tokenizable, registered_classes
 
 
 class ProtocolSettings(BaseModel):
@@ -95,3 +95,14 @@ class Protocol(Tokenizable):
 
     def _gather(self, dag_results: list[ProtocolDAGResult]) -> dict[str, Any]:
         raise NotImplementedError(f"{type(self).__name__} does not implement _gather")
+
+
+def registered_protocol_names() -> list[str]:
+    """Class names of every registered Protocol subclass (what a service can run)."""
+    return sorted(
+        {
+            cls.__qualname__
+            for cls in registered_classes()
+            if issubclass(cls, Protocol) and cls is not Protocol
+        }
+    )

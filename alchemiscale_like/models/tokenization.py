@@ -64,6 +64,11 @@ def registered_class(module: str, qualname: str) -> type[Tokenizable]:
         ) from None
 
 
+def registered_classes() -> list[type[Tokenizable]]:
+    """Every registered Tokenizable class (those defined in imported modules)."""
+    return list(_REGISTRY.values())
+
+
 def _keyed_value(value: Any) -> Any:
     if isinstance(value, Tokenizable):
         return {KEY_TAG: value.key}

@@ -1,0 +1,212 @@
+"""`SynchronousComputeService`: claim Tasks, run them unit by unit, upload as they complete.
+
+One service holds one registration. It heartbeats in a background thread,
+claims tasks, runs each with :func:`~alchemiscale_like.execution.recorder.run_recorded`
+(the path ``alchemiscale-like run`` uses) through an :class:`~.recorder.APIRecorder`,
+and on every way out (signal, ``max_time``, ``max_tasks``, ``once``, an error)
+releases what it still holds and deregisters.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from alchemiscale_like.compute.api import ComputeAPI
+from alchemiscale_like.compute.recorder import APIRecorder
+from alchemiscale_like.compute.settings import ComputeServiceSettings
+from alchemiscale_like.errors import ClaimLost, StoreUnavailable
+from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
+from alchemiscale_like.models.protocol import registered_protocol_names
+from alchemiscale_like.models.scope import ScopedKey
+
+log = logging.getLogger(__name__)
+
+
+class SynchronousComputeService:
+    """A compute service that runs one claimed Task at a time (see the module docstring).
+
+    Args:
+        settings: the service's settings.
+        api: the compute API (a ``ComputeClient`` in production).
+        clock: monotonic seconds (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        settings: ComputeServiceSettings,
+        api: ComputeAPI,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self._clock = clock
+        self._started = clock()
+        self._stop = threading.Event()
+        self._held: set[ScopedKey] = set()
+        self._held_lock = threading.Lock()
+        self.tasks_done = 0
+        self._protocols = settings.protocols or registered_protocol_names()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the service to stop: no new claims, no new units; it then cleans up."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for (signal, walltime, ``stop()``)."""
+        return self._stop.is_set() or self._walltime_near()
+
+    def _walltime_near(self) -> bool:
+        if self.settings.max_time is None:
+            return False
+        remaining = self.settings.max_time - (self._clock() - self._started)
+        return remaining <= (self.settings.stop_margin or 0.0)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: stop cleanly; a second signal exits at once."""
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if self._stop.is_set():
+                log.warning("event=second_signal signal=%d exiting=now", signum)
+                raise SystemExit(128 + signum)
+            log.warning("event=signal signal=%d stopping=true", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def run(self) -> int:
+        """Register, work until told to stop (or out of work with ``once``); 0 on a clean exit."""
+        self.api.register(self._protocols)
+        log.info(
+            "event=service_start service=%s protocols=%s", self.api.service_id, self._protocols
+        )
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            self._loop()
+        finally:
+            self._stop.set()
+            beat.join(timeout=5)
+            self._release_held()
+            self._deregister()
+        log.info("event=service_stop service=%s tasks=%d", self.api.service_id, self.tasks_done)
+        return 0
+
+    # -- the claim loop --------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        idle = self.settings.idle_sleep
+        while not self.stopping and not self._enough_tasks():
+            claimed = self._claim()
+            if not claimed:
+                if self.settings.once:
+                    log.info("event=no_work once=true")
+                    return
+                pause = random.uniform(idle / 2, idle)  # noqa: S311 (jitter, not crypto)
+                log.debug("event=idle seconds=%.2f", pause)
+                self._stop.wait(pause)
+                idle = min(idle * 2, self.settings.idle_sleep_max)
+                continue
+            idle = self.settings.idle_sleep
+            for task in claimed:
+                if self.stopping:
+                    break
+                self._process(task)
+
+    def _enough_tasks(self) -> bool:
+        return self.settings.max_tasks is not None and self.tasks_done >= self.settings.max_tasks
+
+    def _claim(self) -> list[ScopedKey]:
+        count = self.settings.tasks_per_claim
+        if self.settings.max_tasks is not None:
+            count = min(count, self.settings.max_tasks - self.tasks_done)
+        try:
+            claimed = self.api.claim_tasks(count, self._protocols, self.settings.scopes)
+        except StoreUnavailable as exc:
+            log.warning("event=claim_failed error=%r", exc)
+            return []
+        with self._held_lock:
+            self._held.update(claimed)
+        for task in claimed:
+            log.info("event=claim task=%s", task)
+        return claimed
+
+    def _process(self, task: ScopedKey) -> None:
+        started = self._clock()
+        workdir = self.settings.scratch_dir / "tasks" / task.gufe_key
+        recorder = APIRecorder(self.api, task)
+        try:
+            record = self.api.get_task(task)
+            transformation = self.api.get_task_transformation(task)
+            result = run_recorded(
+                transformation,
+                recorder,
+                workdir,
+                options=ExecutionOptions(
+                    model=self.settings.execution,
+                    max_workers=self.settings.max_workers,
+                    max_retries=self.settings.unit_retries,
+                ),
+                claim=record.attempts,
+                should_stop=lambda: self.stopping,
+            )
+        except ClaimLost as exc:
+            log.warning("event=claim_lost task=%s detail=%r", task, str(exc))
+            self._forget(task)
+            return
+        if recorder.final_status is None:
+            log.info("event=task_interrupted task=%s ok=%s", task, result.ok())
+            return  # still held: released on the way out
+        self._forget(task)
+        self.tasks_done += 1
+        shutil.rmtree(workdir, ignore_errors=True)
+        log.info(
+            "event=task_done task=%s status=%s seconds=%.2f",
+            task,
+            recorder.final_status,
+            self._clock() - started,
+        )
+
+    def _forget(self, task: ScopedKey) -> None:
+        with self._held_lock:
+            self._held.discard(task)
+
+    # -- background and exit ---------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_interval):
+            try:
+                self.api.heartbeat()
+            except Exception as exc:  # a failed beat must not kill the thread; the next retries
+                log.warning("event=heartbeat_failed error=%r", exc)
+
+    def _release_held(self) -> None:
+        with self._held_lock:
+            held = sorted(self._held)
+            self._held.clear()
+        for task in held:
+            try:
+                self.api.release_task(task)
+                log.info("event=release task=%s", task)
+            except ClaimLost:
+                log.info("event=release_skipped task=%s reason=claim_lost", task)
+            except Exception as exc:  # the lease expiry releases it if we cannot
+                log.warning("event=release_failed task=%s error=%r", task, exc)
+
+    def _deregister(self) -> None:
+        try:
+            released = self.api.deregister()
+        except Exception as exc:  # the lease expiry deregisters us if we cannot
+            log.warning("event=deregister_failed error=%r", exc)
+            return
+        log.info("event=deregistered service=%s released=%d", self.api.service_id, len(released))
