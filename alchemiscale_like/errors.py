@@ -84,6 +84,10 @@ class ExecutionError(AlchemiscaleLikeError):
     """A ProtocolDAG could not be executed to completion."""
 
 
+class UnitInterrupted(AlchemiscaleLikeError):
+    """A unit stopped on request after saving a checkpoint; it is not a failure."""
+
+
 class APIError(AlchemiscaleLikeError):
     """The API answered with an error it does not name: a 5xx, or an error body that is not ours."""
 

@@ -54,13 +54,19 @@ def _print_estimates(rows: list[dict[str, Any]]) -> None:
 @click.option("--transformation", "wanted", multiple=True, help="Run only this key (repeatable).")
 @click.option(
     "--execution",
-    type=click.Choice(["inprocess", "processes"]),
+    type=click.Choice(["inprocess", "processes", "dask"]),
     default="inprocess",
     show_default=True,
-    help="Run units one by one, or independent units in parallel.",
+    help="Run units one by one, independent units in a process pool, or on a Dask cluster.",
 )
 @click.option(
     "--workers", type=int, default=None, help="Process pool size for --execution processes."
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Dask scheduler address for --execution dask (default: a local cluster); the "
+    "cluster's workers must share the --out folder's filesystem.",
 )
 @click.option(
     "--retries", type=int, default=0, show_default=True, help="Extra attempts per failed unit."
@@ -81,6 +87,7 @@ def run(
     wanted: tuple[str, ...],
     execution: str,
     workers: int | None,
+    scheduler: str | None,
     retries: int,
     seed: int | None,
     modules: tuple[str, ...],
@@ -108,6 +115,8 @@ def run(
                 max_workers=workers,
                 max_retries=retries,
                 seed=seed,
+                modules=modules,
+                scheduler=scheduler,
             )
             row: dict[str, Any] = {
                 "transformation": transformation.key,

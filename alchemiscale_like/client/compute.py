@@ -180,11 +180,16 @@ class ComputeClient(APIClient):
         return ProtocolUnitResultRef.model_validate(answer)
 
     def upload_checkpoint(
-        self, task: ScopedKey | str, unit_key: str, name: str, source: Path
+        self,
+        task: ScopedKey | str,
+        unit_key: str,
+        name: str,
+        source: Path,
+        sha256: str | None = None,
     ) -> ObjectInfo:
         """Replace one checkpoint file of a unit of a held task."""
         path = self._task(task, f"/units/{unit_key}/checkpoints/{name}")
-        return ObjectInfo.model_validate(self._upload_file(path, source))
+        return ObjectInfo.model_validate(self._upload_file(path, source, sha256))
 
     def list_checkpoints(self, task: ScopedKey | str, unit_key: str) -> dict[str, ObjectInfo]:
         """The unit's stored checkpoint files, by name."""

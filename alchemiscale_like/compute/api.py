@@ -17,6 +17,7 @@ from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.models.transformation import Transformation
+from alchemiscale_like.storage.objectstore.models import ObjectInfo
 from alchemiscale_like.storage.statestore.records import (
     ComputeServiceRecord,
     ProtocolDAGRef,
@@ -91,6 +92,24 @@ class ComputeAPI(Protocol):
 
     def download_result_file(self, task: ScopedKey | str, ref: ResultFile, dest: Path) -> Path:
         """Download a recorded result file of ``task``."""
+
+    def upload_checkpoint(
+        self,
+        task: ScopedKey | str,
+        unit_key: str,
+        name: str,
+        source: Path,
+        sha256: str | None = None,
+    ) -> ObjectInfo:
+        """Replace one checkpoint file of a unit."""
+
+    def list_checkpoints(self, task: ScopedKey | str, unit_key: str) -> dict[str, ObjectInfo]:
+        """The unit's stored checkpoint files, by name."""
+
+    def download_checkpoint(
+        self, task: ScopedKey | str, unit_key: str, name: str, dest: Path, sha256: str
+    ) -> Path:
+        """Download one checkpoint file (verified)."""
 
     def finish_task(
         self, task: ScopedKey | str, result: ProtocolDAGResult

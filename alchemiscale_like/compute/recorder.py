@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from alchemiscale_like.compute.api import ComputeAPI
+from alchemiscale_like.compute.checkpoints import CheckpointSync
 from alchemiscale_like.errors import NotFound
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnitResult
@@ -37,6 +38,7 @@ class APIRecorder:
         self.task = task
         self.extended: ScopedKey | None = None
         self.final_status: str | None = None
+        self.checkpoints: CheckpointSync | None = None
 
     def load_or_create_dag(self, transformation: Transformation, seed: int | None) -> ProtocolDAG:
         """The Task's DAG; created and offered when it has none (the stored one wins)."""
@@ -96,6 +98,11 @@ class APIRecorder:
             if self.extended is None:
                 raise
             self.api.download_result_file(self.extended, ref, dest)
+
+    def restore_checkpoints(self, unit_keys: list[str], checkpoint_root: Path) -> None:
+        """Download the stored checkpoints of unfinished units (from an earlier claim)."""
+        self.checkpoints = CheckpointSync(self.api, self.task, checkpoint_root)
+        self.checkpoints.restore(unit_keys)
 
     def finish(self, dag_result: ProtocolDAGResult) -> None:
         """Record the final result; the server decides complete, error or restart."""

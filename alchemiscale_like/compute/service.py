@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from alchemiscale_like.compute.api import ComputeAPI
@@ -27,6 +28,9 @@ from alchemiscale_like.models.protocol import registered_protocol_names
 from alchemiscale_like.models.scope import ScopedKey
 
 log = logging.getLogger(__name__)
+
+#: A second signal within this many seconds of the first is the same stop request.
+_REPEAT_WINDOW = 5.0
 
 
 class SynchronousComputeService:
@@ -65,19 +69,32 @@ class SynchronousComputeService:
         """True once a stop was asked for (signal, walltime, ``stop()``)."""
         return self._stop.is_set() or self._walltime_near()
 
-    def _walltime_near(self) -> bool:
+    def _seconds_until_stop(self) -> float:
+        """Seconds until the walltime stop point (infinity without ``max_time``)."""
         if self.settings.max_time is None:
-            return False
+            return float("inf")
         remaining = self.settings.max_time - (self._clock() - self._started)
-        return remaining <= (self.settings.stop_margin or 0.0)
+        return max(0.0, remaining - (self.settings.stop_margin or 0.0))
+
+    def _walltime_near(self) -> bool:
+        return self._seconds_until_stop() <= 0.0
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT: stop cleanly; a second signal exits at once."""
+        """SIGTERM/SIGINT: stop cleanly; a second signal (after a few seconds) exits at once."""
+
+        first: list[float] = []
 
         def handle(signum: int, frame: FrameType | None) -> None:
-            if self._stop.is_set():
+            now = time.monotonic()
+            if first and now - first[0] > _REPEAT_WINDOW:
                 log.warning("event=second_signal signal=%d exiting=now", signum)
                 raise SystemExit(128 + signum)
+            if first:
+                # Schedulers signal every process of a job and job scripts forward the
+                # same signal: a repeat this soon is the same request, not "hurry up".
+                log.info("event=repeated_signal signal=%d", signum)
+                return
+            first.append(now)
             log.warning("event=signal signal=%d stopping=true", signum)
             self.stop()
 
@@ -112,7 +129,10 @@ class SynchronousComputeService:
                 if self.settings.once:
                     log.info("event=no_work once=true")
                     return
-                pause = random.uniform(idle / 2, idle)  # noqa: S311 (jitter, not crypto)
+                pause = min(
+                    random.uniform(idle / 2, idle),  # noqa: S311 (jitter, not crypto)
+                    self._seconds_until_stop(),
+                )
                 log.debug("event=idle seconds=%.2f", pause)
                 self._stop.wait(pause)
                 idle = min(idle * 2, self.settings.idle_sleep_max)
@@ -145,10 +165,18 @@ class SynchronousComputeService:
         started = self._clock()
         workdir = self.settings.scratch_dir / "tasks" / task.gufe_key
         recorder = APIRecorder(self.api, task)
+        finished = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch,
+            args=(recorder, workdir / "work" / "STOP", finished),
+            name="checkpoints",
+            daemon=True,
+        )
+        watcher.start()
         try:
             record = self.api.get_task(task)
             transformation = self.api.get_task_transformation(task)
-            result = run_recorded(
+            run_recorded(
                 transformation,
                 recorder,
                 workdir,
@@ -156,6 +184,8 @@ class SynchronousComputeService:
                     model=self.settings.execution,
                     max_workers=self.settings.max_workers,
                     max_retries=self.settings.unit_retries,
+                    modules=tuple(self.settings.modules),
+                    scheduler=self.settings.scheduler,
                 ),
                 claim=record.attempts,
                 should_stop=lambda: self.stopping,
@@ -164,8 +194,13 @@ class SynchronousComputeService:
             log.warning("event=claim_lost task=%s detail=%r", task, str(exc))
             self._forget(task)
             return
+        finally:
+            finished.set()
+            watcher.join()
         if recorder.final_status is None:
-            log.info("event=task_interrupted task=%s ok=%s", task, result.ok())
+            # Stopped with work left: what the units saved goes up before the release.
+            self._upload_checkpoints(recorder)
+            log.info("event=task_interrupted task=%s", task)
             return  # still held: released on the way out
         self._forget(task)
         self.tasks_done += 1
@@ -180,6 +215,32 @@ class SynchronousComputeService:
     def _forget(self, task: ScopedKey) -> None:
         with self._held_lock:
             self._held.discard(task)
+
+    def _watch(self, recorder: APIRecorder, stop_file: Path, finished: threading.Event) -> None:
+        """While a task runs: upload checkpoints every interval; on a stop, after the
+        grace period, ask the unit in flight to checkpoint and stop (the stop file)."""
+        last_upload = self._clock()
+        stop_seen: float | None = None
+        while not finished.wait(0.2):
+            now = self._clock()
+            if self.stopping and not stop_file.exists():
+                stop_seen = now if stop_seen is None else stop_seen
+                if now - stop_seen >= self.settings.stop_grace:
+                    stop_file.parent.mkdir(parents=True, exist_ok=True)
+                    stop_file.touch()
+                    log.info("event=unit_stop_requested file=%s", stop_file)
+            if now - last_upload >= self.settings.checkpoint_interval:
+                self._upload_checkpoints(recorder)
+                last_upload = now
+
+    @staticmethod
+    def _upload_checkpoints(recorder: APIRecorder) -> None:
+        if recorder.checkpoints is None:
+            return
+        try:
+            recorder.checkpoints.upload_changed()
+        except Exception as exc:  # a missed upload is retried at the next interval
+            log.warning("event=checkpoint_upload_failed task=%s error=%r", recorder.task, exc)
 
     # -- background and exit ---------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Example ``service.yaml``::
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.execution.dag_executor import validate_scheduler_address
 from alchemiscale_like.models.scope import Scope
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -84,14 +86,24 @@ class ComputeServiceSettings(BaseSettings):
     """Walltime: stop claiming and leave before it, e.g. ``11h30m``."""
     stop_margin: Duration = 300.0
     """Leave this long before ``max_time`` (upload and release need it)."""
+    stop_grace: Annotated[float, Field(ge=0)] = 30.0
+    """On a stop, the unit in flight gets this long to finish before it is asked to
+    checkpoint and stop."""
+    checkpoint_interval: Annotated[float, Field(gt=0)] = 120.0
+    """Seconds between uploads of the checkpoints of running units."""
     scratch_dir: Path = Path("alchemiscale-like-scratch")
     """Working folders, checkpoints and the file cache of this node."""
     cache_max_bytes: Annotated[int, Field(ge=0)] = 50 * 1024**3
     """Size cap of the node's file cache (least recently used files go first)."""
-    execution: Literal["inprocess", "processes"] = "inprocess"
-    """Where units run: in this process, or independent units in a local process pool."""
+    execution: Literal["inprocess", "processes", "dask"] = "inprocess"
+    """Where units run: in this process, independent units in a local process pool, or on a
+    Dask cluster (``pip install 'alchemiscale-like[dask]'``)."""
     max_workers: Annotated[int | None, Field(ge=1)] = None
-    """Process pool size for ``processes`` (default: CPU count)."""
+    """Process pool size for ``processes`` (default: CPU count); for ``dask``, the most units
+    in flight (default: no limit)."""
+    scheduler: str | None = None
+    """Dask scheduler address (``tcp://host:8786``) for ``dask``; none: a local cluster per
+    task. Its workers must see ``scratch_dir`` at the same path (a shared filesystem)."""
     unit_retries: Annotated[int, Field(ge=0)] = 0
     """Extra attempts of a failed unit within one claim."""
     once: bool = False
@@ -105,6 +117,14 @@ class ComputeServiceSettings(BaseSettings):
     log_file: Path | None = None
     """Log to this file instead of stderr."""
 
+    @field_validator("key_file", "scratch_dir", "log_file", mode="before")
+    @classmethod
+    def _expand(cls, value: object) -> object:
+        # '~' and $VARIABLES, as a job script would expand them: '/scratch/$USER/...'.
+        if isinstance(value, (str, Path)):
+            return Path(os.path.expandvars(os.path.expanduser(str(value))))
+        return value
+
     @field_validator("scopes")
     @classmethod
     def _scopes(cls, value: list[str] | None) -> list[str] | None:
@@ -114,6 +134,14 @@ class ComputeServiceSettings(BaseSettings):
     def _has_key(self) -> ComputeServiceSettings:
         if (self.key is None) == (self.key_file is None):
             raise ValueError("give exactly one of 'key' and 'key_file'")
+        return self
+
+    @model_validator(mode="after")
+    def _scheduler(self) -> ComputeServiceSettings:
+        if self.scheduler is not None:
+            if self.execution != "dask":
+                raise ValueError("'scheduler' is only used with 'execution: dask'")
+            validate_scheduler_address(self.scheduler)
         return self
 
     def read_key(self) -> str:

@@ -3,65 +3,109 @@
 The execution model decides where units run:
 
 * ``inprocess``: one after another in this process;
-* ``processes``: independent units in parallel in a local process pool.
+* ``processes``: independent units in parallel in a local process pool
+  (started by ``forkserver``, never forked from this process);
+* ``dask``: independent units on a ``dask.distributed`` cluster (optional
+  extra ``alchemiscale-like[dask]``).
 
 Either way :attr:`on_unit_result` is called in *this* process after each
 attempt and before any dependant is scheduled, so the caller can make the
-result durable first. Worker processes are forked, so they already hold the
-registered protocol classes; units and results cross the process boundary as
-keyed-chain JSON text only.
+result durable first. Workers get plain data only (see :mod:`.worker`): units
+and results cross as keyed-chain JSON text, files stay on the filesystem that
+this process and the workers share.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import re
 import shutil
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Literal
 
-from alchemiscale_like.errors import ExecutionError, ValidationError
+from alchemiscale_like.errors import AlchemiscaleLikeError, ExecutionError, ValidationError
+from alchemiscale_like.execution import pools
 from alchemiscale_like.execution.unit_executor import UnitExecutor, UnitOutcome
+from alchemiscale_like.execution.worker import (
+    WorkerSpec,
+    outcome_from_json,
+    refuse_script_classes,
+    validate_module_name,
+    worker_modules,
+)
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnit, ProtocolUnitResult
-from alchemiscale_like.models.tokenization import Tokenizable
 
 log = logging.getLogger(__name__)
 
-ExecutionModel = Literal["inprocess", "processes"]
-EXECUTION_MODELS: tuple[ExecutionModel, ...] = ("inprocess", "processes")
+ExecutionModel = Literal["inprocess", "processes", "dask"]
+EXECUTION_MODELS: tuple[ExecutionModel, ...] = ("inprocess", "processes", "dask")
+_SCHEDULER_ADDRESS = re.compile(r"[a-z][a-z0-9+]*://[^\s]{1,250}")
 
 #: ``on_unit_result(result, files)``: ``files`` maps task-relative locations to local paths.
 UnitResultCallback = Callable[[ProtocolUnitResult, dict[str, Path]], None]
 
-_worker_executor: UnitExecutor | None = None
+
+def check_execution_options(
+    model: str,
+    max_workers: int | None,
+    max_retries: int,
+    modules: Sequence[str],
+    scheduler: str | None,
+) -> None:
+    """Check the arguments of :class:`DAGExecutor` (also before a run creates anything).
+
+    Raises:
+        ValidationError: naming the bad option.
+    """
+    if model not in EXECUTION_MODELS:
+        raise ValidationError(f"execution model must be one of {EXECUTION_MODELS}, not {model!r}")
+    if max_retries < 0:
+        raise ValidationError("max_retries must be >= 0")
+    if max_workers is not None and max_workers < 1:
+        raise ValidationError("max_workers must be >= 1")
+    for module in modules:
+        validate_module_name(module)
+    if scheduler is not None:
+        if model != "dask":
+            raise ValidationError("a scheduler address is only used by the 'dask' model")
+        validate_scheduler_address(scheduler)
 
 
-def _init_worker(executor: UnitExecutor) -> None:
-    global _worker_executor
-    _worker_executor = executor
+def validate_scheduler_address(address: str) -> str:
+    """Return ``address`` if it looks like a Dask scheduler address (``tcp://host:8786``).
 
-
-def _run_in_worker(
-    unit_json: str, upstream_json: list[str], attempt: int
-) -> tuple[str, dict[str, str]]:
-    assert _worker_executor is not None
-    unit = ProtocolUnit.from_json(unit_json)
-    upstream = {r.source_key: r for r in map(ProtocolUnitResult.from_json, upstream_json)}
-    outcome = _worker_executor.run(unit, upstream, attempt)
-    return outcome.result.to_json(), {k: str(v) for k, v in outcome.files.items()}
+    Raises:
+        ValidationError: it does not.
+    """
+    if not isinstance(address, str) or not _SCHEDULER_ADDRESS.fullmatch(address):
+        raise ValidationError(f"a scheduler address looks like 'tcp://host:8786', not {address!r}")
+    return address
 
 
 class DAGExecutor:
     """Schedules the units of a DAG; see the module docstring.
 
     Args:
-        unit_executor: runs one attempt of one unit.
-        model: ``"inprocess"`` or ``"processes"``.
-        max_workers: pool size for ``processes`` (default: CPU count).
+        unit_executor: runs one attempt of one unit (in this process; workers
+            rebuild it from its folders and claim, without its downloader).
+        model: ``"inprocess"``, ``"processes"`` or ``"dask"``.
+        max_workers: pool size for ``processes`` (default: CPU count); for
+            ``dask``, the most units in flight at once (default: no limit).
         max_retries: extra attempts per unit after a failure.
+        modules: modules that workers import before running units (the ``-m``
+            modules). Workers always import the shipped protocols and the module
+            of every Protocol class registered in this process as well.
+        scheduler: for ``dask``, the scheduler address (``tcp://host:port``); None
+            starts a LocalCluster for each :meth:`execute`.
+
+    Raises:
+        ValidationError: an unknown model, a negative count, a bad module name or
+            scheduler address, or a scheduler for a model other than ``dask``.
     """
 
     def __init__(
@@ -70,17 +114,17 @@ class DAGExecutor:
         model: ExecutionModel = "inprocess",
         max_workers: int | None = None,
         max_retries: int = 0,
+        *,
+        modules: Sequence[str] = (),
+        scheduler: str | None = None,
     ) -> None:
-        if model not in EXECUTION_MODELS:
-            raise ValidationError(
-                f"execution model must be one of {EXECUTION_MODELS}, not {model!r}"
-            )
-        if max_retries < 0:
-            raise ValidationError("max_retries must be >= 0")
+        check_execution_options(model, max_workers, max_retries, modules, scheduler)
         self.unit_executor = unit_executor
         self.model = model
         self.max_workers = max_workers
         self.max_retries = max_retries
+        self.modules = tuple(modules)
+        self.scheduler = scheduler
 
     def execute(
         self,
@@ -144,7 +188,8 @@ class DAGExecutor:
         if self.model == "inprocess":
             self._run_inprocess(ready_units, record, attempts, done)
         else:
-            self._run_pool(ready_units, record, attempts, done)
+            refuse_script_classes(dag)
+            self._run_parallel(ready_units, record, attempts, done)
         return ProtocolDAGResult(
             name=dag.name,
             protocol_units=dag.protocol_units,
@@ -167,52 +212,95 @@ class DAGExecutor:
             upstream = {d.key: done[d.key] for d in unit.upstream_units()}
             record(unit, self.unit_executor.run(unit, upstream, attempt))
 
-    def _run_pool(
+    def _pool(self, stack: ExitStack) -> tuple[pools.Submit, int | None, str]:
+        """Enter the model's pool on ``stack``: its submit function, capacity, worker spec.
+
+        A capacity of None: submit every ready unit (the Dask scheduler queues them).
+        """
+        modules = worker_modules(self.modules)
+        pool: AbstractContextManager[pools.Submit]
+        capacity: int | None
+        if self.model == "processes":
+            spec = WorkerSpec.for_executor(self.unit_executor, modules)
+            capacity = self.max_workers or multiprocessing.cpu_count()
+            pool = pools.process_pool(spec.to_json(), capacity)
+        else:
+            workdir = self.unit_executor.workdir
+            probe = stack.enter_context(pools.shared_probe(workdir))
+            spec = WorkerSpec.for_executor(self.unit_executor, modules, shared_probe=probe)
+            capacity = self.max_workers
+            pool = pools.dask_pool(self.scheduler)
+        return stack.enter_context(pool), capacity, spec.to_json()
+
+    def _run_parallel(
         self,
         ready_units: Callable[[], list[ProtocolUnit]],
         record: Callable[[ProtocolUnit, UnitOutcome], None],
         attempts: dict[str, int],
         done: dict[str, ProtocolUnitResult],
     ) -> None:
-        context = multiprocessing.get_context("fork")
-        futures: dict[Future[tuple[str, dict[str, str]]], ProtocolUnit] = {}
-        with ProcessPoolExecutor(
-            max_workers=self.max_workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(self.unit_executor,),
-        ) as pool:
-            try:
-                while True:
-                    capacity = (self.max_workers or multiprocessing.cpu_count()) - len(futures)
-                    running_keys = {u.key for u in futures.values()}
-                    for unit in [u for u in ready_units() if u.key not in running_keys][:capacity]:
-                        attempt = attempts.get(unit.key, 0) + 1
-                        attempts[unit.key] = attempt
-                        upstream = [done[d.key].to_json() for d in unit.upstream_units()]
-                        future = pool.submit(_run_in_worker, unit.to_json(), upstream, attempt)
-                        futures[future] = unit
-                    if not futures:
-                        return
-                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        unit = futures.pop(future)
-                        result_json, files = future.result()
-                        outcome = UnitOutcome(
-                            result=_result_from_json(result_json),
-                            files={k: Path(v) for k, v in files.items()},
-                        )
-                        record(unit, outcome)
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        fetched: set[tuple[str, str]] = set()
+        futures: dict[Future[str], ProtocolUnit] = {}
+        error: AlchemiscaleLikeError | None = None
+        with ExitStack() as stack:
+            submit, capacity, spec_json = self._pool(stack)
+            while True:
+                running_keys = {u.key for u in futures.values()}
+                waiting = [] if error else [u for u in ready_units() if u.key not in running_keys]
+                free = None if capacity is None else capacity - len(futures)
+                for unit in waiting[:free]:
+                    attempt = attempts.get(unit.key, 0) + 1
+                    attempts[unit.key] = attempt
+                    upstream = [done[d.key] for d in unit.upstream_units()]
+                    self._prefetch(upstream, fetched)
+                    args: tuple[str | int, ...] = (spec_json, unit.to_json(), attempt)
+                    args += tuple(r.to_json() for r in upstream)
+                    futures[submit(f"unit-{unit.key}-{attempt}", args)] = unit
+                    # Live here; the worker's own records arrive with its answer.
+                    log.info(
+                        "event=unit_submitted unit=%s attempt=%d model=%s",
+                        unit.key,
+                        attempt,
+                        self.model,
+                    )
+                if not futures:
+                    break
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    unit = futures.pop(future)
+                    try:
+                        outcome = outcome_from_json(_answer(future, unit))
+                    except AlchemiscaleLikeError as exc:
+                        # Submit nothing more, but record what the units still in
+                        # flight complete: their results must not be lost with this one.
+                        error = error or exc
+                        continue
+                    record(unit, outcome)
+        if error is not None:
+            raise error
+
+    def _prefetch(self, upstream: list[ProtocolUnitResult], fetched: set[tuple[str, str]]) -> None:
+        """Put the upstream files into the node's cache, where the worker's fetcher reads.
+
+        Workers cannot download (the downloader stays here). Each file is checked
+        (and fetched if missing or damaged) once per run; the worker checks it again.
+        """
+        for result in upstream:
+            for ref in result.files:
+                if (ref.sha256, ref.name) not in fetched:
+                    self.unit_executor.fetcher.fetch(ref)
+                    fetched.add((ref.sha256, ref.name))
 
 
-def _result_from_json(text: str) -> ProtocolUnitResult:
-    obj = Tokenizable.from_json(text)
-    if not isinstance(obj, ProtocolUnitResult):
-        raise ExecutionError(f"worker returned a {type(obj).__name__}, not a unit result")
-    return obj
+def _answer(future: Future[str], unit: ProtocolUnit) -> str:
+    try:
+        return future.result()
+    except AlchemiscaleLikeError:
+        raise
+    except Exception as exc:  # a worker died or the cluster failed: not the unit's result
+        raise ExecutionError(
+            f"unit {unit.key} could not be run by a worker: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _dependants(key: str, deps: dict[str, set[str]]) -> set[str]:

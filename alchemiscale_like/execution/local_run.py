@@ -21,7 +21,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import ExecutionError, ValidationError
 from alchemiscale_like.execution.dag_executor import ExecutionModel
 from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
@@ -103,6 +103,9 @@ class LocalRunStore:
         """Copy a stored file of this run to ``dest`` (the fetcher verifies it)."""
         shutil.copyfile(self.root / ref.location, dest)
 
+    def restore_checkpoints(self, unit_keys: list[str], checkpoint_root: Path) -> None:
+        """Nothing to do: a local run's checkpoints are already in its folder."""
+
     def finish(self, dag_result: ProtocolDAGResult) -> None:
         """Keep the final ProtocolDAGResult once every unit has succeeded.
 
@@ -121,8 +124,22 @@ def run_transformation(
     max_workers: int | None = None,
     max_retries: int = 0,
     seed: int | None = None,
+    modules: tuple[str, ...] = (),
+    scheduler: str | None = None,
 ) -> ProtocolDAGResult:
-    """Run (or resume) one Transformation's DAG under ``out_dir/<transformation key>``."""
+    """Run (or resume) one Transformation's DAG under ``out_dir/<transformation key>``.
+
+    ``modules`` and ``scheduler`` are those of :class:`~.recorder.ExecutionOptions`.
+    """
     store = LocalRunStore(out_dir / transformation.key)
-    options = ExecutionOptions(model=model, max_workers=max_workers, max_retries=max_retries)
-    return run_recorded(transformation, store, store.root, options=options, seed=seed)
+    options = ExecutionOptions(
+        model=model,
+        max_workers=max_workers,
+        max_retries=max_retries,
+        modules=modules,
+        scheduler=scheduler,
+    )
+    result = run_recorded(transformation, store, store.root, options=options, seed=seed)
+    if result is None:  # only a stop request interrupts a run, and local runs make none
+        raise ExecutionError(f"the run of {transformation.key} was interrupted")
+    return result

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from alchemiscale_like.execution.dag_executor import DAGExecutor, ExecutionModel
+from alchemiscale_like.errors import UnitInterrupted
+from alchemiscale_like.execution.dag_executor import (
+    DAGExecutor,
+    ExecutionModel,
+    check_execution_options,
+)
 from alchemiscale_like.execution.fetcher import FileFetcher
 from alchemiscale_like.execution.unit_executor import UnitExecutor
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
@@ -42,17 +47,30 @@ class TaskRecorder(Protocol):
     def download(self, ref: ResultFile, dest: Path) -> None:
         """Write the bytes of a recorded file to the new file ``dest`` (verified by the caller)."""
 
+    def restore_checkpoints(self, unit_keys: list[str], checkpoint_root: Path) -> None:
+        """Bring the saved checkpoints of these unfinished units to ``checkpoint_root``."""
+
     def finish(self, dag_result: ProtocolDAGResult) -> None:
         """Record the final result of this execution of the DAG (successful or not)."""
 
 
 @dataclass(frozen=True)
 class ExecutionOptions:
-    """How to run the units of a DAG."""
+    """How to run the units of a DAG (see :class:`~.dag_executor.DAGExecutor`)."""
 
     model: ExecutionModel = "inprocess"
     max_workers: int | None = None
     max_retries: int = 0
+    modules: tuple[str, ...] = ()
+    """Modules that worker processes import (the ``-m`` modules)."""
+    scheduler: str | None = None
+    """Dask scheduler address for the ``dask`` model (None: a LocalCluster per run)."""
+
+    def __post_init__(self) -> None:
+        # Bad options fail here, before a run creates or changes anything.
+        check_execution_options(
+            self.model, self.max_workers, self.max_retries, self.modules, self.scheduler
+        )
 
 
 def run_recorded(
@@ -64,22 +82,29 @@ def run_recorded(
     seed: int | None = None,
     claim: int | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> ProtocolDAGResult:
+) -> ProtocolDAGResult | None:
     """Run (or resume) one Task of ``transformation`` and record everything with ``recorder``.
 
     ``workdir`` holds scratch, shared and permanent folders, checkpoints and the
     file cache of this node. ``claim`` is the compute service's claim number
     (None for a local run). ``should_stop`` is polled between units; a stopped
-    run returns its partial result without finishing it.
+    run returns its partial result without finishing it, and so does a run whose
+    unit in flight saved a checkpoint and stopped on request (returns None then).
     """
     dag = recorder.load_or_create_dag(transformation, seed)
     previous = recorder.previous_results()
+    done = {r.source_key for r in previous if r.ok()}
+    recorder.restore_checkpoints(
+        [u.key for u in dag.protocol_units if u.key not in done], workdir / "checkpoints"
+    )
     fetcher = FileFetcher(workdir / "cache", download=recorder.download)
     executor = DAGExecutor(
         UnitExecutor(workdir / "work", workdir / "checkpoints", fetcher, claim),
         model=options.model,
         max_workers=options.max_workers,
         max_retries=options.max_retries,
+        modules=options.modules,
+        scheduler=options.scheduler,
     )
     log.info(
         "event=run_start transformation=%s units=%d done=%d",
@@ -87,9 +112,13 @@ def run_recorded(
         len(dag.protocol_units),
         sum(r.ok() for r in previous),
     )
-    dag_result = executor.execute(
-        dag, previous, on_unit_result=recorder.persist, should_stop=should_stop
-    )
+    try:
+        dag_result = executor.execute(
+            dag, previous, on_unit_result=recorder.persist, should_stop=should_stop
+        )
+    except UnitInterrupted:
+        log.info("event=run_interrupted transformation=%s", transformation.key)
+        return None
     stopped = should_stop is not None and should_stop() and not dag_result.ok()
     if not stopped:
         recorder.finish(dag_result)

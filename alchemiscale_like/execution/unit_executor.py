@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from alchemiscale_like.errors import IntegrityError, StoreUnavailable, ValidationError
+from alchemiscale_like.errors import (
+    IntegrityError,
+    StoreUnavailable,
+    UnitInterrupted,
+    ValidationError,
+)
+from alchemiscale_like.execution.checkpoints import CheckpointFolder
 from alchemiscale_like.execution.fetcher import FileFetcher, sha256_of
 from alchemiscale_like.models.context import Context
 from alchemiscale_like.models.protocolunit import (
@@ -81,6 +87,15 @@ class UnitExecutor:
         """The checkpoint folder of a unit (same for every attempt)."""
         return self.checkpoint_root / unit_key
 
+    @property
+    def stop_file(self) -> Path:
+        """While this file exists, running units are asked to checkpoint and stop.
+
+        A file, not an in-memory flag, so units in worker processes (or on a
+        cluster sharing the filesystem) see it too.
+        """
+        return self.workdir / "STOP"
+
     def run(
         self, unit: ProtocolUnit, upstream: dict[str, ProtocolUnitResult], attempt: int
     ) -> UnitOutcome:
@@ -89,12 +104,15 @@ class UnitExecutor:
         Raises:
             IntegrityError: an input file (``ctx.fetch``) does not match its sha256.
             StoreUnavailable: an input file could not be fetched from the store.
+            UnitInterrupted: the unit saved a checkpoint and stopped on request.
         """
         scratch = self.workdir / "scratch" / unit.key / str(attempt)
         permanent = self.workdir / "permanent" / unit.key / str(attempt)
         shutil.rmtree(permanent, ignore_errors=True)
         for folder in (scratch, permanent, self.workdir / "shared", self.checkpoint_dir(unit.key)):
             folder.mkdir(parents=True, exist_ok=True)
+        checkpoints = CheckpointFolder(self.checkpoint_dir(unit.key))
+        stop_file = self.stop_file
         ctx = Context(
             scratch=scratch,
             shared=self.workdir / "shared",
@@ -103,6 +121,9 @@ class UnitExecutor:
             fetch=self.fetcher.fetch,
             unit_key=unit.key,
             attempt=attempt,
+            save_checkpoint=checkpoints.save,
+            restore_checkpoint=checkpoints.restore,
+            should_stop=stop_file.exists,
         )
         start = _now()
         log.info("event=unit_start unit=%s name=%r attempt=%d", unit.key, unit.name, attempt)
@@ -125,10 +146,12 @@ class UnitExecutor:
             local = {ref.location: path for ref, path in files}
             for ref, path in files:
                 self.fetcher.register(ref, path)
-        except (IntegrityError, StoreUnavailable):
-            # Damaged or unreachable inputs are the node's fault, not the unit's: they
-            # must not count as a failed attempt (retries, restart patterns); the
-            # caller retries, re-downloads or releases the task.
+        except (IntegrityError, StoreUnavailable, UnitInterrupted):
+            # Damaged or unreachable inputs are the node's fault, not the unit's, and
+            # an interruption on request is no failure at all: none of them may count
+            # as a failed attempt (retries, restart patterns). The caller retries,
+            # re-downloads, or releases the task for another node to resume.
+            log.info("event=unit_stopped unit=%s attempt=%d", unit.key, attempt)
             raise
         except Exception as exc:
             result = ProtocolUnitFailure(

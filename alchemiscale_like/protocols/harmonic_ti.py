@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import UnitInterrupted, ValidationError
 from alchemiscale_like.models.components import ChemicalSystem, SmallMoleculeComponent
 from alchemiscale_like.models.context import Context
 from alchemiscale_like.models.protocol import Protocol, ProtocolResult, ProtocolSettings
@@ -105,24 +103,6 @@ class HarmonicSetupUnit(ProtocolUnit):
         }
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray[Any, Any]) -> None:
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 class HarmonicSamplingUnit(ProtocolUnit):
     """Metropolis Monte Carlo of ``n_walkers`` independent walkers at one lambda."""
 
@@ -143,17 +123,15 @@ class HarmonicSamplingUnit(ProtocolUnit):
         k_lam = (1 - lam) * k_a + lam * k_b
         step = s.step_scale * math.sqrt(s.kT / k_lam)
         total = s.n_equilibration + s.n_steps
-        state_path = ctx.checkpoint / "state.json"
-        samples_path = ctx.checkpoint / "samples.npy"
-        if state_path.exists():
-            state = json.loads(state_path.read_text())
+        restored = ctx.restore_checkpoint()
+        if restored is not None:
+            # One whole generation: the state and the samples were saved together.
+            state = json.loads((restored / "state.json").read_text())
             rng = np.random.Generator(np.random.PCG64())
             rng.bit_generator.state = state["rng"]
             x = np.asarray(state["x"], dtype=np.float64)
             done, accepted = int(state["step"]), int(state["accepted"])
-            # Samples are written before the state, so they may run ahead of it: trim.
-            n_samples = int(state["n_samples"])
-            samples = list(np.load(samples_path)[:n_samples]) if n_samples else []
+            samples = list(np.load(restored / "samples.npy")) if state["n_samples"] else []
         else:
             rng = np.random.Generator(
                 np.random.PCG64(np.random.SeedSequence([seed, repeat, window]))
@@ -177,18 +155,19 @@ class HarmonicSamplingUnit(ProtocolUnit):
                     samples.append(0.5 * (k_b - k_a) * np.einsum("ij,ij->i", x, x))
             done = chunk_end
             if done < total:
-                if samples:
-                    _save_npy_atomic(samples_path, np.asarray(samples))
-                _write_json_atomic(
-                    state_path,
-                    {
+                with ctx.save_checkpoint() as folder:
+                    if samples:
+                        np.save(folder / "samples.npy", np.asarray(samples))
+                    state = {
                         "x": x.tolist(),
                         "rng": rng.bit_generator.state,
                         "step": done,
                         "accepted": accepted,
                         "n_samples": len(samples),
-                    },
-                )
+                    }
+                    (folder / "state.json").write_text(json.dumps(state))
+                if ctx.should_stop():
+                    raise UnitInterrupted(f"stopped after step {done} of {total} (checkpointed)")
         dudl = np.asarray(samples)
         out_file = ctx.permanent / f"dudl_r{repeat}_w{window}.npy"
         np.save(out_file, dudl)

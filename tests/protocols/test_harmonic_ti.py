@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.execution.checkpoints import CheckpointFolder
 from alchemiscale_like.execution.fetcher import FileFetcher
 from alchemiscale_like.execution.unit_executor import UnitExecutor
 from alchemiscale_like.models import (
@@ -144,6 +145,17 @@ ex.run(unit, {setup.source_key: setup}, attempt=1)
 """
 
 
+def checkpointed_state(unit_folder: Path) -> dict | None:
+    """The state.json of the unit's committed checkpoint generation, or None."""
+    try:
+        generation = CheckpointFolder(unit_folder).current()
+        if generation is None:
+            return None
+        return json.loads((generation.folder / "state.json").read_text())
+    except FileNotFoundError:  # a newer generation replaced it while we looked
+        return None
+
+
 def test_sampling_unit_continues_from_its_checkpoint(tmp_path):
     settings = FAST.model_copy(
         update={"n_steps": 60_000, "checkpoint_interval": 2_000, "n_walkers": 8, "n_repeats": 1}
@@ -159,15 +171,18 @@ def test_sampling_unit_continues_from_its_checkpoint(tmp_path):
     (root / "unit.json").write_text(sampling_unit.to_json())
     (root / "setup.json").write_text(setup.to_json())
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(root)])
-    state = root / "checkpoints" / sampling_unit.key / "state.json"
+    unit_folder = root / "checkpoints" / sampling_unit.key
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (
-        state.exists() and json.loads(state.read_text())["step"] >= 10_000
-    ):
+    while time.monotonic() < deadline:
+        state = checkpointed_state(unit_folder)
+        if state is not None and state["step"] >= 10_000:
+            break
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    checkpointed_step = json.loads(state.read_text())["step"]
+    final_state = checkpointed_state(unit_folder)
+    assert final_state is not None
+    checkpointed_step = final_state["step"]
     total = settings.n_steps + settings.n_equilibration
     assert 10_000 <= checkpointed_step < total, "killed mid-unit, after a checkpoint"
 
@@ -191,6 +206,8 @@ def test_checkpoint_state_is_json(tmp_path):
 
     # Run to completion; the checkpoint folder stays until the DAG executor removes it.
     ex.run(sampling_unit, {setup.source_key: setup}, 1)
-    state = json.loads((tmp_path / "c" / sampling_unit.key / "state.json").read_text())
+    generation = CheckpointFolder(tmp_path / "c" / sampling_unit.key).current()
+    assert generation is not None
+    state = json.loads((generation.folder / "state.json").read_text())
     assert set(state) == {"x", "rng", "step", "accepted", "n_samples"}
-    assert Path(tmp_path / "c" / sampling_unit.key / "samples.npy").exists()
+    assert set(generation.files) == {"state.json", "samples.npy"}

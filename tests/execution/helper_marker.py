@@ -1,0 +1,1 @@
+"""Imported only by workers told to (``modules=[...]``); see helper_protocols.MARKER_MODULE."""
