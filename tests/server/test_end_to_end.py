@@ -99,7 +99,8 @@ def test_submit_claim_run_upload_and_read_back(deployment: Deployment, tmp_path:
         assert raw[-1][0] == ref.key  # readable without the protocol's classes
 
         files = alice.list_result_files(task)
-        assert files and all(f.unit_ok for f in files)
+        assert files
+        assert all(f.unit_ok for f in files)
         target = alice.download_result_file(files[0], tmp_path / "download.npy")
         assert hashlib.sha256(target.read_bytes()).hexdigest() == files[0].sha256
 
@@ -125,7 +126,8 @@ def test_second_dag_is_refused_and_the_first_one_is_returned(
     model = worker.get_task_transformation(task)
     first_ref, first = worker.set_task_dag(task, model.create(seed=1))
     second_ref, second = worker.set_task_dag(task, model.create(seed=2))
-    assert second == first and second_ref == first_ref
+    assert second == first
+    assert second_ref == first_ref
     assert worker.get_task_dag(task) == first
 
 
