@@ -82,10 +82,22 @@ def check_weight(weight: object, what: str) -> float:
     return float(weight)
 
 
+#: Largest priority number (the store keeps 64-bit integers; keep well inside them).
+MAX_PRIORITY = 2**31 - 1
+#: Most restarts one pattern may grant.
+MAX_RESTARTS = 10**6
+
+
 def check_priority(priority: object) -> int:
-    """Return ``priority`` if it is an integer >= 1, else raise ``ValidationError``."""
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
-        raise ValidationError(f"priority must be an integer >= 1, got {priority!r}")
+    """Return ``priority`` if it is an integer in [1, MAX_PRIORITY], else ``ValidationError``."""
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not 1 <= priority <= MAX_PRIORITY
+    ):
+        raise ValidationError(
+            f"priority must be an integer from 1 to {MAX_PRIORITY}, got {priority!r}"
+        )
     return priority
 
 
@@ -106,8 +118,14 @@ def taskhub_key(network: ScopedKey) -> str:
 
 def validate_patterns(patterns: Sequence[str], max_retries: int) -> list[str]:
     """Check each pattern compiles as a regex and ``max_retries`` is >= 0; sorted, unique."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValidationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    if (
+        isinstance(max_retries, bool)
+        or not isinstance(max_retries, int)
+        or not 0 <= max_retries <= MAX_RESTARTS
+    ):
+        raise ValidationError(
+            f"max_retries must be an integer from 0 to {MAX_RESTARTS}, got {max_retries!r}"
+        )
     checked = []
     for pattern in patterns:
         if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN_LENGTH:

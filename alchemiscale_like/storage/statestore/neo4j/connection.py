@@ -17,7 +17,7 @@ import neo4j
 from neo4j import GraphDatabase, ManagedTransaction
 from neo4j import exceptions as neo4j_errors
 
-from alchemiscale_like.errors import NotFound, StoreUnavailable
+from alchemiscale_like.errors import AlreadyExists, NotFound, StoreUnavailable
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.neo4j.claim_order import CLAIM_ORDER_INDEX
 
@@ -130,10 +130,25 @@ class Neo4jConnection:
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
+        """The one boundary where driver errors become domain errors (review P6).
+
+        A uniqueness violation is :class:`AlreadyExists`; everything else the
+        driver raises (unreachable server, transient errors that outlasted the
+        driver's retries, refused or failed statements) is
+        :class:`StoreUnavailable`, so no driver type ever reaches a caller.
+        """
         try:
             yield
+        except neo4j_errors.ConstraintError as exc:
+            raise AlreadyExists(f"Neo4j refused a duplicate: {exc.message}") from exc
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError) as exc:
             raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        except neo4j_errors.Neo4jError as exc:
+            raise StoreUnavailable(
+                f"Neo4j at {self.url} failed a request ({exc.code}): {exc.message}"
+            ) from exc
+        except neo4j_errors.DriverError as exc:
+            raise StoreUnavailable(f"the Neo4j driver failed: {exc}") from exc
 
     def write(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(tx, *args)`` in a write transaction (retried on transient errors)."""

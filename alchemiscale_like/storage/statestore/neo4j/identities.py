@@ -6,8 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import exceptions as neo4j_errors
-
 from alchemiscale_like.errors import AlreadyExists, ValidationError
 from alchemiscale_like.storage.statestore.base import IdentityStore
 from alchemiscale_like.storage.statestore.neo4j.connection import (
@@ -82,7 +80,7 @@ class Neo4jIdentities(IdentityStore):
         }
         try:
             self._db.execute(queries["create"], props=props)
-        except neo4j_errors.ConstraintError as exc:
+        except AlreadyExists as exc:
             raise AlreadyExists(f"{identity.kind} identity {identity.identifier!r} exists") from exc
 
     def get_identity(self, kind: str, identifier: str) -> IdentityRecord:

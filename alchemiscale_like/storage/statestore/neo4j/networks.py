@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from neo4j import ManagedTransaction
-from neo4j import exceptions as neo4j_errors
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import AlreadyExists, ValidationError
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import NetworkStore
 from alchemiscale_like.storage.statestore.neo4j.connection import (
@@ -132,7 +131,7 @@ class Neo4jNetworks(NetworkStore):
 
         try:
             self._db.write(work)
-        except neo4j_errors.ConstraintError:
+        except AlreadyExists:
             # A concurrent submission of an overlapping network won the race to
             # create a shared node; MERGE now finds it, so one more pass succeeds.
             self._db.write(work)
