@@ -263,12 +263,7 @@ class ObjectStore(ABC):
             NotFound: no such object.
             IntegrityError: the content does not match its sha256 or size.
         """
-        raw = self._open(layout.check_location(location))
-        try:
-            write_atomically(Path(dest), self._chunks(raw, CHUNK_SIZE))
-        finally:
-            raw.close()
-        return raw.info
+        return self._download(layout.check_location(location), Path(dest))
 
     def stat(self, location: str) -> ObjectInfo:
         """The recorded sha256, size and encoding of ``location``. Raises ``NotFound``."""
@@ -413,6 +408,19 @@ class ObjectStore(ABC):
                 location, fileobj, compress=compress, sha256=sha256, spool=self._spool, stack=stack
             )
             return self._write(payload, mode)
+
+    def _download(self, location: str, dest: Path) -> ObjectInfo:
+        """Land the content of ``location`` at ``dest`` (see :meth:`download_file`).
+
+        Streams it through :func:`~.transfer.write_atomically`; a backend may
+        override this with a faster way to the same guarantees.
+        """
+        raw = self._open(location)
+        try:
+            write_atomically(dest, self._chunks(raw, CHUNK_SIZE))
+        finally:
+            raw.close()
+        return raw.info
 
     def _spool(self) -> IO[bytes]:
         if self.spool_dir is not None:

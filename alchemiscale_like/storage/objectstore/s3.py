@@ -9,22 +9,27 @@ and compares contents. A server that ignores the header makes write-once
 "last writer wins" under a race.
 
 Files above ``multipart_threshold`` are uploaded in parts of ``part_size``
-bytes, ``max_concurrency`` at a time (:mod:`.s3_parts`); nothing is published
-unless the bytes sent are the bytes hashed (:class:`~.models.StoredPayload`).
+bytes, ``max_concurrency`` at a time, recovering from lost parts and lost
+answers (:mod:`.s3_multipart`); nothing is published unless the bytes sent are
+the bytes hashed (:class:`~.models.StoredPayload`). Downloads of such files
+fetch ranges of that size concurrently (:mod:`.s3_ranges`).
 
 boto3 is imported here only; the package imports this module lazily.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped,unused-ignore]
+import botocore.loaders  # type: ignore[import-untyped,unused-ignore]
+import botocore.session  # type: ignore[import-untyped,unused-ignore]
 from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped,unused-ignore]
 
@@ -45,15 +50,55 @@ from alchemiscale_like.storage.objectstore.models import (
     resolve_existing,
 )
 from alchemiscale_like.storage.objectstore.s3_errors import boundary, error_code, translate
-from alchemiscale_like.storage.objectstore.s3_parts import upload_parts
+from alchemiscale_like.storage.objectstore.s3_multipart import CONFLICT_PAUSES, MultipartWriter
+from alchemiscale_like.storage.objectstore.s3_ranges import SourceChanged, download_ranges
 from alchemiscale_like.storage.objectstore.settings import ObjectStoreSettings
 
-logger = logging.getLogger(__name__)
-
 _MIB = 1024 * 1024
-_MAX_PARTS = 10_000
-# AWS answers 409 when two conditional writes of one key overlap; retry after these pauses.
-_CONFLICT_PAUSES = (0.05, 0.1, 0.2, 0.4)
+
+# Loading botocore's S3 service model costs 0.1-0.5 s per new session (seconds on a
+# busy machine); the parsed model is read-only, so every client shares one loader.
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _loader() -> Any:
+    global _shared_loader
+    with _loader_lock:
+        if _shared_loader is None:
+            data_path = botocore.session.Session().get_config_variable("data_path")
+            _shared_loader = botocore.loaders.create_loader(data_path)
+        return _shared_loader
+
+
+def build_client(settings: ObjectStoreSettings, **config: Any) -> Any:
+    """A boto3 S3 client for ``settings`` (``config`` overrides botocore ``Config`` fields)."""
+    secret = settings.secret_access_key
+    options: dict[str, Any] = {
+        "s3": {"addressing_style": settings.addressing_style},
+        "signature_version": "s3v4",
+        # Integrity is end to end with our own sha256; botocore's default CRC32
+        # trailers (aws-chunked bodies) cost 20-40% of upload throughput against
+        # S3Proxy and are not understood by some S3-compatible servers.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+        # botocore's "max_attempts" counts retries only; "total_max_attempts" counts every try.
+        "retries": {"total_max_attempts": settings.max_attempts, "mode": "standard"},
+        "connect_timeout": settings.connect_timeout,
+        "read_timeout": settings.read_timeout,
+        "max_pool_connections": max(10, 2 * settings.max_concurrency),
+        **config,
+    }
+    session = botocore.session.Session()
+    session.register_component("data_loader", _loader())
+    return boto3.session.Session(botocore_session=session).client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
+        config=Config(**options),
+    )
 
 
 class _BodyReader:
@@ -68,6 +113,9 @@ class _BodyReader:
             return bytes(self._body.read(None if size < 0 else size))
         except (BotoCoreError, OSError) as exc:
             raise StoreUnavailable(f"S3 read of {self._location!r} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def _info_from_metadata(location: str, metadata: dict[str, str]) -> ObjectInfo:
@@ -91,9 +139,13 @@ class S3ObjectStore(ObjectStore):
         prefix: key prefix; locations are relative to it.
         part_size: multipart part size in bytes (raised automatically so a file
             fits in 10,000 parts).
-        multipart_threshold: stored sizes above this use multipart uploads.
-        max_concurrency: parts in flight at once.
+        multipart_threshold: stored sizes above this use multipart uploads, and
+            downloads of uncompressed files above it fetch ranges concurrently.
+        max_concurrency: parts (or ranges) in flight at once.
         max_json_size, spool_dir: see :class:`ObjectStore`.
+        completion_client: the client for CompleteMultipartUpload (default:
+            ``client``); :meth:`from_settings` gives it a long read timeout and
+            no automatic retries (see :mod:`.s3_multipart`).
     """
 
     def __init__(
@@ -107,6 +159,7 @@ class S3ObjectStore(ObjectStore):
         max_concurrency: int = 8,
         max_json_size: int = DEFAULT_MAX_DECOMPRESSED,
         spool_dir: Path | None = None,
+        completion_client: Any = None,
     ) -> None:
         super().__init__(max_json_size=max_json_size, spool_dir=spool_dir)
         prefix = prefix.strip("/")
@@ -118,34 +171,23 @@ class S3ObjectStore(ObjectStore):
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
         self.max_concurrency = max_concurrency
+        self._multipart = MultipartWriter(
+            client,
+            client if completion_client is None else completion_client,
+            bucket,
+            self._stat_or_none,
+        )
 
     @classmethod
     def from_settings(cls, settings: ObjectStoreSettings) -> S3ObjectStore:
-        """Build the store and its boto3 client from :class:`ObjectStoreSettings`."""
-        secret = settings.secret_access_key
-        config = Config(
-            s3={"addressing_style": settings.addressing_style},
-            signature_version="s3v4",
-            # Integrity is end to end with our own sha256; botocore's default CRC32
-            # trailers (aws-chunked bodies) cost 20-40% of upload throughput against
-            # S3Proxy and are not understood by some S3-compatible servers.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"max_attempts": settings.max_attempts, "mode": "standard"},
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_pool_connections=max(10, 2 * settings.max_concurrency),
-        )
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.endpoint_url,
-            region_name=settings.region,
-            aws_access_key_id=settings.access_key_id,
-            aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
-            config=config,
+        """Build the store and its boto3 clients from :class:`ObjectStoreSettings`."""
+        completion_client = build_client(
+            settings,
+            read_timeout=max(settings.read_timeout, settings.completion_timeout),
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         return cls(
-            client,
+            build_client(settings),
             settings.bucket,
             settings.prefix,
             part_size=settings.part_size,
@@ -153,6 +195,7 @@ class S3ObjectStore(ObjectStore):
             max_concurrency=settings.max_concurrency,
             max_json_size=settings.max_json_size,
             spool_dir=settings.spool_dir,
+            completion_client=completion_client,
         )
 
     def __repr__(self) -> str:
@@ -168,7 +211,14 @@ class S3ObjectStore(ObjectStore):
             existing = self._stat_or_none(payload.info.location)
             if existing is not None:
                 return resolve_existing(existing, payload.info, mode)
-        return self._put_multipart(payload, mode)
+        return self._multipart.write(
+            payload,
+            self._key(payload.info.location),
+            self._put_args(payload.info),
+            mode,
+            part_size=self.part_size,
+            max_concurrency=self.max_concurrency,
+        )
 
     def _open(self, location: str) -> RawObject:
         with boundary("get", location):
@@ -180,6 +230,55 @@ class S3ObjectStore(ObjectStore):
             body.close()
             raise
         return RawObject(info=info, stream=_BodyReader(body, location), close=body.close)
+
+    def _download(self, location: str, dest: Path) -> ObjectInfo:
+        for _ in range(2):
+            with boundary("head", location):
+                head = self._client.head_object(Bucket=self.bucket, Key=self._key(location))
+            info = _info_from_metadata(location, head.get("Metadata", {}))
+            stored_size = int(head["ContentLength"])
+            if info.encoding != "identity" or stored_size <= self.multipart_threshold:
+                return super()._download(location, dest)
+            if stored_size != info.size:
+                raise IntegrityError(
+                    f"{location}: content has {stored_size} bytes, {info.size} recorded"
+                )
+            fetch = partial(self._fetch_range, location, str(head["ETag"]))
+            try:
+                download_ranges(
+                    fetch,
+                    dest,
+                    location=location,
+                    size=stored_size,
+                    sha256=info.sha256,
+                    part_size=self.part_size,
+                    max_concurrency=self.max_concurrency,
+                )
+                return info
+            except SourceChanged:
+                continue  # a checkpoint replaced while we read it: read the new one
+        raise StoreUnavailable(f"S3 object {location!r} kept changing while being downloaded")
+
+    def _fetch_range(self, location: str, etag: str, start: int, end: int) -> _BodyReader:
+        """Bytes ``start`` to ``end - 1`` of ``location``, provided its ETag is still ``etag``."""
+        try:
+            response = self._client.get_object(
+                Bucket=self.bucket,
+                Key=self._key(location),
+                Range=f"bytes={start}-{end - 1}",
+                IfMatch=etag,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "PreconditionFailed":
+                raise SourceChanged(location) from exc
+            raise translate(exc, "get", location) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "get", location) from exc
+        body = response["Body"]
+        if not str(response.get("ContentRange", "")).startswith(f"bytes {start}-"):
+            body.close()
+            raise StoreUnavailable(f"S3 server ignored the Range of a GET of {location!r}")
+        return _BodyReader(body, location)
 
     def _stat(self, location: str) -> ObjectInfo:
         with boundary("head", location):
@@ -269,7 +368,7 @@ class S3ObjectStore(ObjectStore):
         ``send`` gets the extra request arguments. Returns the stored object's info.
         """
         condition = {} if mode is WriteMode.OVERWRITE else {"IfNoneMatch": "*"}
-        for pause in (*_CONFLICT_PAUSES, None):
+        for pause in (*CONFLICT_PAUSES, None):
             try:
                 send(condition)
                 return info
@@ -302,60 +401,6 @@ class S3ObjectStore(ObjectStore):
             )
 
         return self._conditional(send, info, mode)
-
-    def _put_multipart(self, payload: StoredPayload, mode: WriteMode) -> ObjectInfo:
-        info = payload.info
-        key = self._key(info.location)
-        part_size = max(self.part_size, -(-payload.stored_size // _MAX_PARTS))
-        with boundary("start multipart upload", info.location):
-            upload_id = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, **self._put_args(info)
-            )["UploadId"]
-        completed = False
-        try:
-            parts = upload_parts(
-                lambda number, body: self._upload_part(key, upload_id, number, body),
-                payload,
-                part_size,
-                self.max_concurrency,
-            )
-
-            def send(condition: dict[str, str]) -> None:
-                nonlocal completed
-                self._client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    **condition,
-                )
-                completed = True
-
-            return self._conditional(send, info, mode)
-        finally:
-            if not completed:
-                self._abort(key, upload_id)
-
-    def _upload_part(self, key: str, upload_id: str, number: int, body: Any) -> str:
-        with boundary(f"upload of part {number}", key):
-            response = self._client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
-        return str(response["ETag"])
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError) as exc:
-            # The original failure is what the caller needs; the server expires
-            # abandoned uploads (lifecycle rule) if this cleanup is lost.
-            logger.warning(
-                "event=s3_abort_failed bucket=%s key=%s upload_id=%s error=%r",
-                self.bucket,
-                key,
-                upload_id,
-                exc,
-            )
 
     def _delete_batch(self, batch: list[dict[str, str]], prefix: str) -> int:
         with boundary("delete", prefix):

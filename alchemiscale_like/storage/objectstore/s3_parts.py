@@ -6,6 +6,11 @@ use does not grow with the part size or the concurrency; from any other
 source each part is read into memory, and at most ``max_concurrency`` parts
 are held at once. Either way the bytes are accounted for in the payload's
 :class:`~.models.SentBytes` tracker, hashed in order when it asks for that.
+
+Each part is recorded as a :class:`SentPart` (number, place in the payload,
+length, the ETag the server returned), so a part the server lost can be sent
+again from the same file (:func:`part_window`) and the server's ``ListParts``
+compared with what was sent.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from alchemiscale_like.errors import IntegrityError
 from alchemiscale_like.storage.objectstore.models import SentBytes, StoredPayload
@@ -65,16 +71,31 @@ class FileWindow:
         return self._position
 
 
+@dataclass(frozen=True)
+class SentPart:
+    """One uploaded part: its number, where it lies in the payload, and the server's ETag."""
+
+    number: int
+    offset: int
+    length: int
+    etag: str
+
+    def as_completed(self) -> dict[str, Any]:
+        """The entry of this part in CompleteMultipartUpload's ``Parts`` list."""
+        return {"PartNumber": self.number, "ETag": self.etag}
+
+
 def upload_parts(
     upload_part: Callable[[int, Any], str],
     payload: StoredPayload,
     part_size: int,
     max_concurrency: int,
-) -> list[dict[str, Any]]:
-    """Upload ``payload`` in parts; return the ``Parts`` list for CompleteMultipartUpload.
+) -> list[SentPart]:
+    """Upload ``payload`` in parts, from the source's current position; return the parts.
 
-    ``upload_part(number, body)`` sends one part and returns its ETag. Raises the
-    first part's error, or :class:`IntegrityError` if the source changed.
+    ``upload_part(number, body)`` sends one part and returns its ETag (retrying
+    as it sees fit: ``body`` is a rewindable :class:`FileWindow` or ``bytes``).
+    Raises the first part's error, or :class:`IntegrityError` if the source changed.
     """
     sent = payload.tracker()
     fd = regular_file_fd(payload.source)
@@ -83,6 +104,7 @@ def upload_parts(
     slots = threading.BoundedSemaphore(max_concurrency)
     failed = threading.Event()
     futures: list[Future[str]] = []
+    extents: list[tuple[int, int]] = []
 
     def done(future: Future[str]) -> None:
         if future.exception() is not None:
@@ -92,10 +114,11 @@ def upload_parts(
     with ThreadPoolExecutor(max_concurrency, thread_name_prefix="s3-part") as pool:
         while sent.size < payload.stored_size and not failed.is_set():
             slots.acquire()
-            length = min(part_size, payload.stored_size - sent.size)
+            offset = sent.size
+            length = min(part_size, payload.stored_size - offset)
             body: Any
             if fd is not None:
-                body = FileWindow(fd, start + sent.size, length)
+                body = FileWindow(fd, start + offset, length)
                 _account(sent, body, length)
             else:
                 body = payload.source.read(length)
@@ -107,9 +130,23 @@ def upload_parts(
             del body
             future.add_done_callback(done)
             futures.append(future)
+            extents.append((offset, sent.size - offset))
     etags = [future.result() for future in futures]
     sent.check()
-    return [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+    return [
+        SentPart(number, offset, length, etag)
+        for number, ((offset, length), etag) in enumerate(zip(extents, etags, strict=True), 1)
+    ]
+
+
+def part_window(source: IO[bytes], start: int, part: SentPart) -> FileWindow | None:
+    """``part`` read again from ``source`` (first stored byte at ``start``), if a regular file.
+
+    None for other sources, whose bytes cannot be read twice without hashing them
+    again: their upload is restarted instead.
+    """
+    fd = regular_file_fd(source)
+    return None if fd is None else FileWindow(fd, start + part.offset, part.length)
 
 
 def _account(sent: SentBytes, window: FileWindow, length: int) -> None:

@@ -70,6 +70,9 @@ class ObjectStoreSettings(BaseSettings):
     """Seconds to wait for a connection."""
     read_timeout: Annotated[float, Field(gt=0)] = 60.0
     """Seconds to wait for data on a connection."""
+    completion_timeout: Annotated[float, Field(gt=0)] = 600.0
+    """Seconds to wait for the answer to completing a multipart upload: servers that
+    assemble the object first (S3Proxy, MinIO) can take minutes on a busy disk."""
     max_attempts: Annotated[int, Field(ge=1)] = 5
     """Attempts per request, retries included (botocore standard retry mode)."""
     spool_dir: Path | None = None

@@ -20,8 +20,6 @@ from alchemiscale_like.storage.objectstore.codec import (
 )
 from alchemiscale_like.storage.objectstore.models import ObjectInfo, StoredPayload
 
-#: Downloads flush written data to disk every this many bytes.
-SYNC_EVERY = 64 << 20
 #: Downloads read this many chunks (of up to 1 MiB) ahead of the disk writes.
 READ_AHEAD = 16
 
@@ -129,34 +127,41 @@ def file_identity(fileobj: IO[bytes]) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def write_atomically(dest: Path, chunks: Iterator[bytes]) -> None:
-    """Write ``chunks`` to a temporary file next to ``dest``, fsync, rename into place.
+@contextmanager
+def landing(dest: Path) -> Iterator[int]:
+    """A temporary file next to ``dest``, as a descriptor open for reading and writing.
 
-    ``chunks`` (network reads, decompression, hashing) is consumed by a helper
-    thread a few MiB ahead of the writes, and written data is flushed to disk
-    every :data:`SYNC_EVERY` bytes, so the disk works while the network does and
-    the final fsync has little left to do. If ``chunks`` raises (an integrity
-    failure at the end, a lost connection), the temporary file is removed and
-    ``dest`` is untouched.
+    On a clean exit of the block the file is fsynced and renamed onto ``dest``
+    (the only wait for the disk: the kernel writes back in the background while
+    the block runs); if the block raises, it is removed and ``dest`` is untouched.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, _read_ahead(chunks) as ahead:
-            unsynced = 0
-            for chunk in ahead:
-                out.write(chunk)
-                unsynced += len(chunk)
-                if unsynced >= SYNC_EVERY:
-                    out.flush()
-                    os.fdatasync(out.fileno())
-                    unsynced = 0
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            yield fd
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomically(dest: Path, chunks: Iterator[bytes]) -> None:
+    """Write ``chunks`` to a temporary file next to ``dest``, fsync, rename into place.
+
+    ``chunks`` (network reads, decompression, hashing) is consumed by a helper
+    thread a few MiB ahead of the writes, so the disk works while the network
+    does. If ``chunks`` raises (an integrity failure at the end, a lost
+    connection), the temporary file is removed and ``dest`` is untouched.
+    """
+    # No flushing on the way: a blocking fdatasync every few MiB stalls the
+    # network reads behind it whenever the disk is busy.
+    with landing(dest) as fd, open(fd, "wb", closefd=False) as out, _read_ahead(chunks) as ahead:
+        for chunk in ahead:
+            out.write(chunk)
 
 
 @contextmanager

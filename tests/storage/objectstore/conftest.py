@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.storage.objectstore import LocalObjectStore, ObjectStore
 from alchemiscale_like.storage.objectstore.local import FOOTER_SIZE, TMP_DIR
-from alchemiscale_like.storage.objectstore.s3 import S3ObjectStore
+from alchemiscale_like.storage.objectstore.s3 import S3ObjectStore, build_client
 from tests.fixtures.s3_server import S3TestServer
 
 TASK = ScopedKey.from_str(f"Task-{'a' * 32}-org-campaign-project")
@@ -74,24 +75,26 @@ def _local_backend(root: Path) -> Backend:
 
 
 def _s3_backend(server: S3TestServer, prefix: str) -> Backend:
-    store = S3ObjectStore.from_settings(server.settings(prefix))
-    client = server.client()
+    settings = server.settings(prefix)
+    store = S3ObjectStore.from_settings(settings)
+    # A second client only for the tests that go behind the store's back (most don't).
+    client = cache(lambda: build_client(settings))
 
     def rewrite(location: str, mutate: Callable[[bytes], bytes]) -> None:
         key = f"{prefix}/{location}"
-        response = client.get_object(Bucket=server.bucket, Key=key)
+        response = client().get_object(Bucket=server.bucket, Key=key)
         extra: dict[str, Any] = {"Metadata": response["Metadata"]}
         if response.get("ContentEncoding"):
             extra["ContentEncoding"] = response["ContentEncoding"]
-        client.put_object(
+        client().put_object(
             Bucket=server.bucket, Key=key, Body=mutate(response["Body"].read()), **extra
         )
 
     def plant(location: str, data: bytes) -> None:
-        client.put_object(Bucket=server.bucket, Key=f"{prefix}/{location}", Body=data)
+        client().put_object(Bucket=server.bucket, Key=f"{prefix}/{location}", Body=data)
 
     def leftovers() -> list[str]:
-        response = client.list_multipart_uploads(Bucket=server.bucket, Prefix=f"{prefix}/")
+        response = client().list_multipart_uploads(Bucket=server.bucket, Prefix=f"{prefix}/")
         return [upload["Key"] for upload in response.get("Uploads", [])]
 
     return Backend("s3", store, rewrite, plant, leftovers)

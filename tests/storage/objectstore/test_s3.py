@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,15 +66,18 @@ def test_metadata_travels_with_the_object(store: S3ObjectStore, s3_server: S3Tes
 
 
 def test_large_files_use_multipart_and_stay_write_once(
-    store: S3ObjectStore, s3_server: S3TestServer, tmp_path: Path
+    s3_server: S3TestServer, s3_prefix: str, tmp_path: Path
 ) -> None:
-    data = os.urandom(21 * MIB)
+    store = S3ObjectStore.from_settings(
+        s3_server.settings(s3_prefix, part_size=5 * MIB, multipart_threshold=5 * MIB)
+    )
+    data = os.urandom(11 * MIB)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
     info = store.put_file(TASK, UNIT, 0, "big.bin", source)
     key = f"{store.prefix}/{info.location}"
     head = s3_server.client().head_object(Bucket=s3_server.bucket, Key=key)
-    assert head["ETag"].endswith('-3"')  # 8 + 8 + 5 MiB parts
+    assert head["ETag"].endswith('-3"')  # 5 + 5 + 1 MiB parts
     assert store.put_file(TASK, UNIT, 0, "big.bin", source) == info
     source.write_bytes(data[:-1] + b"!")
     with pytest.raises(AlreadyExists):
@@ -86,12 +92,41 @@ def test_large_files_use_multipart_and_stay_write_once(
     assert uploads.get("Uploads", []) == []
 
 
+class DroppingServer:
+    """A TCP listener on 127.0.0.1 that closes every connection at once, counting them."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def dropping_server() -> Iterator[DroppingServer]:
+    server = DroppingServer()
+    yield server
+    server.close()
+
+
 def test_unreachable_server_raises_store_unavailable(s3_server: S3TestServer) -> None:
     settings = s3_server.settings(
         "x", endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1, connect_timeout=1
     )
     store = build_objectstore(settings)
-    started = time.monotonic()
     for call in [
         lambda: store.put_object(f"Thing-{'0' * 32}", {}),
         lambda: store.get_object(f"Thing-{'0' * 32}"),
@@ -102,7 +137,32 @@ def test_unreachable_server_raises_store_unavailable(s3_server: S3TestServer) ->
         with pytest.raises(StoreUnavailable) as caught:
             call()
         assert caught.value.__cause__ is not None
-    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_a_failing_server_is_tried_a_bounded_number_of_times(
+    s3_server: S3TestServer, dropping_server: DroppingServer, max_attempts: int
+) -> None:
+    """Every call tries exactly ``max_attempts`` times, then gives up (botocore's own
+    ``max_attempts`` would try once more: it counts retries only)."""
+    settings = s3_server.settings(
+        "x",
+        endpoint_url=f"http://127.0.0.1:{dropping_server.port}",
+        max_attempts=max_attempts,
+        connect_timeout=5,
+    )
+    store = build_objectstore(settings)
+    for call in [
+        lambda: store.put_object(f"Thing-{'0' * 32}", {}),
+        lambda: store.get_object(f"Thing-{'0' * 32}"),
+        lambda: store.put_file(TASK, UNIT, 0, "f.bin", io.BytesIO(b"f")),
+        lambda: list(store.list_objects()),
+        store.check,
+    ]:
+        before = dropping_server.connections
+        with pytest.raises(StoreUnavailable):
+            call()
+        assert dropping_server.connections - before == max_attempts
 
 
 def test_check_reports_a_missing_bucket(s3_server: S3TestServer) -> None:

@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmarks (and the memory-bound tests): progress, peak RSS."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psutil
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout is the JSON report)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class PeakRSS:
+    """This process's peak resident memory while :meth:`watching`, sampled every 5 ms.
+
+    ``growth`` is the peak minus the value at construction. One instance watches once.
+    """
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.start: int = self._process.memory_info().rss
+        self.peak: int = self.start
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @contextmanager
+    def watching(self) -> Iterator[PeakRSS]:
+        """Sample in a helper thread for the duration of the block."""
+        thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        """Peak minus starting RSS, in bytes."""
+        return self.peak - self.start
