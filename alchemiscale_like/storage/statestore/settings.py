@@ -15,7 +15,8 @@ class StateStoreSettings(BaseSettings):
 
     Environment variables: ``ALCHEMISCALE_LIKE_STATESTORE_BACKEND`` (``neo4j``),
     ``NEO4J_URL``, ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DBNAME`` (each
-    also accepted with the ``ALCHEMISCALE_LIKE_STATESTORE_`` prefix).
+    also accepted with the ``ALCHEMISCALE_LIKE_STATESTORE_`` prefix),
+    ``ALCHEMISCALE_LIKE_STATESTORE_SLOW_CLAIM_SECONDS``.
     """
 
     model_config = SettingsConfigDict(env_prefix="ALCHEMISCALE_LIKE_STATESTORE_", extra="ignore")
@@ -39,6 +40,12 @@ class StateStoreSettings(BaseSettings):
         default="neo4j",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_DBNAME", "NEO4J_DBNAME"),
     )
+    slow_claim_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="Claims taking this long or longer are logged at WARNING (event=slow_claim).",
+    )
 
 
 def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
@@ -47,5 +54,9 @@ def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
     from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
 
     return Neo4jStateStore(
-        settings.neo4j_url, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database
+        settings.neo4j_url,
+        settings.neo4j_user,
+        settings.neo4j_password,
+        settings.neo4j_database,
+        slow_claim_seconds=settings.slow_claim_seconds,
     )

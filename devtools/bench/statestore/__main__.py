@@ -18,6 +18,10 @@ from typing import Any
 
 from devtools.bench import statestore
 from devtools.bench.statestore.claims import bench_claims
+from devtools.bench.statestore.cold_claims import (
+    bench_cold_claims_after_fill,
+    bench_cold_claims_after_reset,
+)
 from devtools.bench.statestore.network_status import bench_status
 from devtools.bench.statestore.networks import bench_network
 from devtools.bench.statestore.report import build_report, log
@@ -56,6 +60,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--claim-max", type=int, default=3000, help="tasks-claimed bound of each claim run"
     )
     parser.add_argument(
+        "--reset-tasks",
+        type=int,
+        default=100_000,
+        help="tasks the database holds before the reset of the cold_claims_after_reset runs",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="add PROFILE summaries of the store's queries"
     )
     parser.add_argument(
@@ -75,6 +85,8 @@ def run(args: argparse.Namespace) -> tuple[Bench, dict[str, Any]] | None:
             return None
         try:
             bench.prepare()
+            # First, while the database is fresh.
+            bench_cold_claims_after_fill(bench, args.claim_seconds, args.claim_max)
             log("bench: networks")
             bench_network(bench)
             log("bench: tasks")
@@ -83,6 +95,9 @@ def run(args: argparse.Namespace) -> tuple[Bench, dict[str, Any]] | None:
             bench_claims(bench, args.claim_seconds, args.claim_max)
             log("bench: status counts")
             bench_status(bench)
+            bench_cold_claims_after_reset(
+                bench, args.claim_seconds, args.claim_max, args.reset_tasks
+            )
             server = bench.server_info() | {"server": how}
         finally:
             bench.cleanup(reset=args.url is not None)

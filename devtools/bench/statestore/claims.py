@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alchemiscale_like.models import (
@@ -68,7 +69,7 @@ def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
             ("claims_count10_store_per_thread", 10, stores),
         ]:
             log(f"bench: {name}")
-            baseline = bare_claims(bench, count, seconds, max_tasks)
+            baseline = bare_claims(bench, count, seconds, max_tasks).rate
             run = ClaimRun(name, count, run_stores)
             run.register()
             run.go(seconds, max_tasks)
@@ -104,8 +105,8 @@ def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
         )
 
 
-def claim_hub(bench: Bench) -> ScopedKey:
-    """A network in its own scope whose TaskHub holds 20,000 waiting tasks."""
+def claim_hub(bench: Bench, n_tasks: int = N_HUB_TASKS, scope: Scope = CLAIM_SCOPE) -> ScopedKey:
+    """A network in ``scope`` whose TaskHub holds ``n_tasks`` (20,000) waiting tasks."""
     protocol = HarmonicTIProtocol(settings=HarmonicTISettings())
     systems = [
         ChemicalSystem(
@@ -123,25 +124,35 @@ def claim_hub(bench: Bench) -> ScopedKey:
     ]
     network = AlchemicalNetwork(edges=edges, name="bench-claims")
     record = network_record_from_chain(json.loads(network.to_json()))
-    sk = bench.store.assemble_network(record, CLAIM_SCOPE)
+    sk = bench.store.assemble_network(record, scope)
     tfs = bench.store.get_network_transformations(sk)
-    for start in range(0, N_HUB_TASKS, TASK_BATCH):
+    for start in range(0, n_tasks, TASK_BATCH):
         tasks = bench.store.create_tasks(
-            [tfs[i % len(tfs)] for i in range(start, start + TASK_BATCH)]
+            [tfs[i % len(tfs)] for i in range(start, min(start + TASK_BATCH, n_tasks))]
         )
         bench.store.action_tasks(tasks, sk)
     return sk
 
 
-def bare_claims(bench: Bench, count: int, seconds: float, max_tasks: int) -> float:
-    """Tasks/s of 8 threads, each one minimal indexed write transaction per ``count`` tasks
-    it alone owns (no selection, no contention): the ceiling of this driver and server."""
+@dataclass(frozen=True)
+class BareClaims:
+    """What the bare baseline of a claim run achieved."""
+
+    rate: float
+    max_call_s: float
+
+
+def bare_claims(bench: Bench, count: int, seconds: float, max_tasks: int) -> BareClaims:
+    """Tasks/s (and the slowest call) of 8 threads, each one minimal indexed write
+    transaction per ``count`` tasks it alone owns (no selection, no contention): the
+    ceiling of this driver and server."""
     bench.drop_baseline_nodes()
     bench.bare_write(BARE_CLAIM_SETUP, n=max_tasks)
     for i in range(CLAIMERS):
         bench.bare_write("CREATE (:BenchService {identifier: $id})", id=f"bare-{i}")
     keys = [f"bench-claim-{i}" for i in range(1, max_tasks + 1)]
     done = [0] * CLAIMERS
+    slowest = [0.0] * CLAIMERS
     deadline = time.monotonic() + seconds
 
     def work(i: int) -> None:
@@ -149,12 +160,20 @@ def bare_claims(bench: Bench, count: int, seconds: float, max_tasks: int) -> flo
         for start in range(0, len(mine), count):
             if time.monotonic() > deadline:
                 return
-            bench.bare_write(BARE_CLAIM, identifier=f"bare-{i}", sks=mine[start : start + count])
+            call_s, _ = timed(
+                functools.partial(
+                    bench.bare_write,
+                    BARE_CLAIM,
+                    identifier=f"bare-{i}",
+                    sks=mine[start : start + count],
+                )
+            )
             done[i] += len(mine[start : start + count])
+            slowest[i] = max(slowest[i], call_s)
 
     elapsed, _ = timed(functools.partial(run_threads, work, CLAIMERS))
     bench.drop_baseline_nodes()
-    return sum(done) / elapsed
+    return BareClaims(rate=sum(done) / elapsed, max_call_s=max(slowest))
 
 
 class ClaimRun:
@@ -165,6 +184,7 @@ class ClaimRun:
         self.identifiers = [f"{name}-{i}" for i in range(len(stores))]
         self.claimed: list[list[ScopedKey]] = [[] for _ in stores]
         self.latencies: list[float] = []
+        self.first_latencies: list[float] = []
         self.empty_calls = 0
         self.errors: list[str] = []
         self.elapsed = 0.0
@@ -190,9 +210,13 @@ class ClaimRun:
                 store.claim_tasks, identifier, self.count, scopes=[CLAIM_SCOPE]
             )
             try:
+                first = True
                 while not stop.is_set():
                     seconds_taken, got = timed(claim)
                     with self._lock:
+                        if first:
+                            self.first_latencies.append(seconds_taken)
+                            first = False
                         self.latencies.append(seconds_taken)
                         self.claimed[i].extend(got)
                         self.empty_calls += not got
@@ -233,6 +257,12 @@ class ClaimRun:
             "call_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2)
             if latencies
             else None,
+            "call_ms_max": round(latencies[-1] * 1000, 2) if latencies else None,
+            # Each thread's first call includes planning the claim queries.
+            "first_call_ms_max": round(max(self.first_latencies) * 1000, 2)
+            if self.first_latencies
+            else None,
+            "calls_over_1s": sum(latency >= 1.0 for latency in latencies),
             "double_claims_client": len(every) - len(set(every)),
             "double_claims_store": int(bench.bare_read(DOUBLE_CLAIMS)[0]["n"]),
             "store_view_agrees": store_agrees,

@@ -14,7 +14,7 @@ from neo4j import GraphDatabase, ManagedTransaction
 
 from alchemiscale_like.models import ScopedKey
 from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
-from devtools.bench.statestore.measurement import Measurement
+from devtools.bench.statestore.measurement import Measurement, timed
 
 # Scratch schema and labels of the baselines; all dropped at the end.
 BASELINE_SCHEMA = [
@@ -121,6 +121,17 @@ class Bench:
         for statement in BASELINE_SCHEMA:
             self.autocommit(statement)
         self.autocommit("CALL db.awaitIndexes(60)")
+
+    def reset(self) -> float:
+        """``database reset``, then the schema of the store and the baselines again;
+        returns the seconds the reset took."""
+        seconds, _ = timed(self.store.reset)
+        self.prepare()
+        return seconds
+
+    def task_count(self) -> int:
+        """Task nodes in the database."""
+        return int(self.bare_read("MATCH (t:Task) RETURN count(t) AS n")[0]["n"])
 
     def drop_baseline_nodes(self) -> None:
         """Delete the baselines' scratch nodes (so they do not slow the store's queries)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from neo4j import ManagedTransaction
 
@@ -19,6 +21,10 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     to_native,
 )
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REGISTER = """
 MERGE (c:ComputeServiceRegistration {identifier: $identifier})
@@ -80,15 +86,25 @@ RETURN EXISTS { MATCH (:ComputeServiceRegistration {identifier: $identifier}) } 
 # then takes each task's write lock (SET) in one global order (no deadlocks
 # between multi-task claims) and re-reads its status, so two claimers can
 # never both win a task.
+#
+# The plan must not depend on index statistics: right after a bulk fill (or a
+# reset) the index samples still describe the empty database until Neo4j's
+# background sampler catches up (every 10 s), and a plan stays cached for at
+# least 10 s. With a `:Task` label on `p` the planner then answered the
+# prerequisite check by scanning the Task(status) index for every candidate
+# (4.8M db hits instead of ~300 on a 20,000-task hub: claims took 10-25 s).
+# Nodes reached from `t` carry no label, so they can only be expanded from `t`
+# (ACTIONS, PERFORMS and EXTENDS lead only to Tasks and Transformations), and
+# INDEX SEEK forbids the index scan the same statistics allow.
 CLAIM = """
-MATCH ()-[a:ACTIONS]->(t:Task)
-USING INDEX a:ACTIONS(network, priority, order)
+MATCH ()-[a:ACTIONS]->(t)
+USING INDEX SEEK a:ACTIONS(network, priority, order)
 WHERE a.network = $network AND a.priority IS NOT NULL AND a.order IS NOT NULL
   AND t.status = 'waiting'
 WITH a, t ORDER BY a.network, a.priority, a.order LIMIT $candidates
 WHERE ($protocols IS NULL OR EXISTS {
-        MATCH (t)-[:PERFORMS]->(tf:Transformation) WHERE tf.protocol IN $protocols })
-  AND NOT EXISTS { MATCH (t)-[:EXTENDS]->(p:Task) WHERE p.status <> 'complete' }
+        MATCH (t)-[:PERFORMS]->(tf) WHERE tf.protocol IN $protocols })
+  AND NOT EXISTS { MATCH (t)-[:EXTENDS]->(p) WHERE p.status <> 'complete' }
 // A fresh weighted draw within the window spreads concurrent claimers apart.
 WITH t, a.priority AS priority, rand() ^ (1.0 / a.weight) AS draw
 ORDER BY priority ASC, draw DESC LIMIT $count
@@ -130,10 +146,46 @@ def _weighted_order(hubs: list[tuple[str, float]]) -> list[str]:
     ]
 
 
+class _Attempts:
+    """Counts a claim's transactions and how often the driver ran each one."""
+
+    def __init__(self) -> None:
+        self._calls: list[int] = []
+
+    def counted(self, work: Callable[..., T]) -> Callable[..., T]:
+        """``work`` for one managed transaction; the driver calls it again on each retry."""
+        index = len(self._calls)
+        self._calls.append(0)
+
+        def run(tx: ManagedTransaction, *args: Any) -> T:
+            self._calls[index] += 1
+            return work(tx, *args)
+
+        return run
+
+    @property
+    def transactions(self) -> int:
+        """Transactions handed to the driver."""
+        return len(self._calls)
+
+    @property
+    def retries(self) -> int:
+        """Calls beyond the first of each transaction (retries that failed before
+        reaching the function, e.g. while connecting, are not seen here)."""
+        return sum(max(calls - 1, 0) for calls in self._calls)
+
+
 class Neo4jClaims(ClaimStore):
-    """ClaimStore on Neo4j."""
+    """ClaimStore on Neo4j.
+
+    Every claim taking ``_slow_claim_seconds`` or longer is logged at WARNING
+    (``event=slow_claim``) with its parameters and the driver's retry count: the
+    compute API shares one store across its request threads, so a stalled claim
+    stalls every compute node at once.
+    """
 
     _db: Neo4jConnection
+    _slow_claim_seconds: float
 
     def register_computeservice(
         self, identifier: str, protocols: Sequence[str] | None = None
@@ -180,24 +232,70 @@ class Neo4jClaims(ClaimStore):
     ) -> list[ScopedKey]:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"claim count must be a positive integer, got {count!r}")
+        attempts = _Attempts()
+        started = time.monotonic()
+        claimed: list[str] = []
+        error = "none"
+        try:
+            claimed = self._claim(identifier, count, scopes, protocols, attempts)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            duration = time.monotonic() - started
+            if duration >= self._slow_claim_seconds:
+                log.warning(
+                    "event=slow_claim duration=%.3f identifier=%s count=%d claimed=%d "
+                    "scopes=%s protocols=%s retries=%d transactions=%d error=%s",
+                    duration,
+                    identifier,
+                    count,
+                    len(claimed),
+                    ",".join(str(scope) for scope in scopes),
+                    ",".join(sorted(protocols)) if protocols is not None else "any",
+                    attempts.retries,
+                    attempts.transactions,
+                    error,
+                )
+        return [ScopedKey.from_str(sk) for sk in claimed]
+
+    def _claim(
+        self,
+        identifier: str,
+        count: int,
+        scopes: Sequence[Scope],
+        protocols: Sequence[str] | None,
+        attempts: _Attempts,
+    ) -> list[str]:
         scope_lists = [[None if f == "*" else f for f in scope.to_tuple()] for scope in scopes]
-        record = self._db.query(CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists)[0]
+
+        def hubs_work(tx: ManagedTransaction) -> Any:
+            return tx.run(CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists).single()
+
+        record = self._db.read(attempts.counted(hubs_work))
         if not record["registered"]:
             raise NotFound(f"compute service {identifier} not found")
         hubs = [(network, float(weight)) for network, weight in record["hubs"]]
         claimed: list[str] = []
         for network in _weighted_order(hubs):
             while len(claimed) < count:
-                got = self._claim_from_hub(network, identifier, count - len(claimed), protocols)
+                got = self._claim_from_hub(
+                    network, identifier, count - len(claimed), protocols, attempts
+                )
                 claimed.extend(got)
                 if not got:
                     break
             if len(claimed) >= count:
                 break
-        return [ScopedKey.from_str(sk) for sk in claimed]
+        return claimed
 
     def _claim_from_hub(
-        self, network: str, identifier: str, count: int, protocols: Sequence[str] | None
+        self,
+        network: str,
+        identifier: str,
+        count: int,
+        protocols: Sequence[str] | None,
+        attempts: _Attempts,
     ) -> list[str]:
         params: dict[str, Any] = {
             "network": network,
@@ -215,9 +313,9 @@ class Neo4jClaims(ClaimStore):
         # again once; then it may hold only unclaimable tasks (other protocols,
         # unfinished prerequisites), so look at every task of the hub.
         return (
-            self._db.write(work, window)
-            or self._db.write(work, window)
-            or self._db.write(work, 2**62)
+            self._db.write(attempts.counted(work), window)
+            or self._db.write(attempts.counted(work), window)
+            or self._db.write(attempts.counted(work), 2**62)
         )
 
     def get_task_claimant(self, task: ScopedKey) -> str | None:

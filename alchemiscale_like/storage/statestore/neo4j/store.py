@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from alchemiscale_like.errors import StoreUnavailable
+from neo4j import exceptions as neo4j_errors
+
+from alchemiscale_like.errors import StoreUnavailable, ValidationError
 from alchemiscale_like.storage.statestore.base import StateStore
 from alchemiscale_like.storage.statestore.neo4j.claims import Neo4jClaims
 from alchemiscale_like.storage.statestore.neo4j.connection import SCHEMA, Neo4jConnection
@@ -17,6 +19,10 @@ from alchemiscale_like.storage.statestore.neo4j.tasks import Neo4jTasks
 log = logging.getLogger(__name__)
 
 DROP_BATCH = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+
+#: How long ``initialize()`` waits for new indexes to come online.
+INDEX_ONLINE_TIMEOUT_SECONDS = 300
+AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 
 
 class Neo4jStateStore(
@@ -34,16 +40,47 @@ class Neo4jStateStore(
         url: Bolt URL, e.g. ``bolt://127.0.0.1:7687``.
         user, password: credentials (no password: connect without authentication).
         database: database name (``neo4j`` on Community edition).
+        slow_claim_seconds: claims taking this long or longer are logged at WARNING
+            (``event=slow_claim``); 0 logs every claim.
+
+    Raises:
+        ValidationError: ``slow_claim_seconds`` is negative or not a number.
     """
 
     def __init__(
-        self, url: str, user: str = "neo4j", password: str | None = None, database: str = "neo4j"
+        self,
+        url: str,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str = "neo4j",
+        *,
+        slow_claim_seconds: float = 1.0,
     ) -> None:
+        if not slow_claim_seconds >= 0:  # also refuses NaN
+            raise ValidationError(
+                f"slow_claim_seconds must be a number >= 0, got {slow_claim_seconds!r}"
+            )
+        self._slow_claim_seconds = slow_claim_seconds
         self._db = Neo4jConnection(url, user, password, database)
 
     def initialize(self) -> None:
+        """Create the constraints and indexes and wait until every index is online.
+
+        Raises:
+            StoreUnavailable: the server is unreachable, or an index is not online
+                after ``INDEX_ONLINE_TIMEOUT_SECONDS``.
+        """
         for statement in SCHEMA:
             self._db.execute(statement)
+        # A query planned while an index is still populating cannot use it, and
+        # Neo4j keeps that plan cached for at least 10 s.
+        try:
+            self._db.run_autocommit(AWAIT_INDEXES, seconds=INDEX_ONLINE_TIMEOUT_SECONDS)
+        except neo4j_errors.ClientError as exc:
+            raise StoreUnavailable(
+                f"the indexes of the Neo4j at {self._db.url} are not online after "
+                f"{INDEX_ONLINE_TIMEOUT_SECONDS} s: {exc.message}"
+            ) from exc
         log.info("event=statestore_initialized backend=neo4j url=%s", self._db.url)
 
     def check(self) -> None:
