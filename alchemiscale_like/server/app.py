@@ -21,7 +21,9 @@ from alchemiscale_like.errors import AlchemiscaleLikeError
 from alchemiscale_like.security.identity import IdentityKind
 from alchemiscale_like.security.tokens import TokenSettings, create_access_token
 from alchemiscale_like.server.auth import AppState, State
+from alchemiscale_like.server.body import LimitFormBodies
 from alchemiscale_like.server.errors import error_response, install_error_handlers
+from alchemiscale_like.server.paths import RefuseControlCharacters
 from alchemiscale_like.server.settings import APISettings
 from alchemiscale_like.services.identities import authenticate
 from alchemiscale_like.services.stores import Stores
@@ -122,6 +124,8 @@ def build_app(
         backends=backend_names(statestore, objectstore),
     )
     install_error_handlers(app)
+    app.add_middleware(RefuseControlCharacters)
+    app.add_middleware(LimitFormBodies)
     app.include_router(_common_router())
     for router in routers:
         app.include_router(router)

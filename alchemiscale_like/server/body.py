@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import zstandard
 from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alchemiscale_like.errors import (
     IntegrityError,
@@ -25,11 +26,15 @@ from alchemiscale_like.errors import (
 )
 from alchemiscale_like.models.keyedchain import parse_json
 from alchemiscale_like.models.patterns import is_sha256
+from alchemiscale_like.server.errors import error_response
 from alchemiscale_like.server.settings import APISettings
 
 _JSON_TYPES = ("application/json",)
 _FILE_TYPES = ("application/octet-stream",)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _CHUNK = 1 << 20
+#: Largest form body accepted (the login form of ``POST /token``: an identifier and a key).
+MAX_FORM_SIZE = 16 * 1024
 
 
 def _media_type(request: Request) -> str:
@@ -75,7 +80,14 @@ async def read_json_body(request: Request, settings: APISettings) -> Any:
     data = bytes(raw)
     if encoding == "zstd":
         data = _decompress(data, settings.max_decompressed_size)
-    return parse_json(data, settings.max_decompressed_size)
+    try:
+        return parse_json(data, settings.max_decompressed_size)
+    except ValidationError:
+        raise
+    except ValueError as exc:
+        # json refuses integers longer than sys.get_int_max_str_digits() with a bare
+        # ValueError, which parse_json lets through.
+        raise ValidationError(f"malformed JSON: {exc}") from exc
 
 
 def _decompress(data: bytes, limit: int) -> bytes:
@@ -152,3 +164,59 @@ async def spool_upload(request: Request, settings: APISettings) -> Upload:
     except BaseException:
         spool.close()
         raise
+
+
+class LimitFormBodies:
+    """ASGI middleware: a form body over :data:`MAX_FORM_SIZE` is refused (413) as it arrives.
+
+    Starlette parses a form whole before any route code runs, so its size cannot be
+    checked in the route: the body is read here, up to the limit, and handed on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer a form request's body within the limit, then run the app on it."""
+        if scope["type"] != "http" or _scope_media_type(scope) not in _FORM_TYPES:
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(
+            413, "PayloadTooLarge", f"form bodies are limited to {MAX_FORM_SIZE} bytes"
+        )
+        declared = _scope_header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > MAX_FORM_SIZE:
+            await too_large(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away: there is no one to answer
+            body += message.get("body", b"")
+            if len(body) > MAX_FORM_SIZE:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _scope_header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _scope_media_type(scope: Scope) -> str:
+    return _scope_header(scope, b"content-type").split(";", 1)[0].strip().lower()

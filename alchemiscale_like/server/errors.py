@@ -64,10 +64,26 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "ValidationError", f"invalid request: {problems}")
 
 
+#: The error name of an HTTP error raised by the framework itself (routing, form parsing).
+_HTTP_ERROR_NAMES = {
+    400: "ValidationError",
+    401: "AuthenticationFailed",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "ValidationError",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationError",
+    503: "StoreUnavailable",
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    name = {404: "NotFound", 405: "ValidationError"}.get(exc.status_code, "HTTPError")
-    return error_response(exc.status_code, name, str(exc.detail))
+    code = exc.status_code
+    fallback = "ValidationError" if 400 <= code < 500 else "InternalError"
+    return error_response(code, _HTTP_ERROR_NAMES.get(code, fallback), str(exc.detail))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from alchemiscale_like.errors import ClaimLost
+from alchemiscale_like.errors import ClaimLost, NotFound
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.services.stores import Stores
@@ -43,7 +43,17 @@ def expire_leases(stores: Stores, now: dt.datetime | None = None) -> list[str]:
 def register(
     stores: Stores, service_id: str, protocols: Sequence[str] | None
 ) -> ComputeServiceRecord:
-    """Register (or re-register) a compute service."""
+    """Register a compute service; a registration left by an earlier run is replaced.
+
+    A restarted service with the same identifier knows nothing of its
+    predecessor's claims: they are released (to waiting) rather than inherited.
+    """
+    try:
+        released = stores.statestore.deregister_computeservice(service_id)
+    except NotFound:
+        released = []
+    if released:
+        log.warning("event=stale_registration service=%s released=%d", service_id, len(released))
     record = stores.statestore.register_computeservice(service_id, protocols)
     log.info("event=service_registered service=%s", service_id)
     return record

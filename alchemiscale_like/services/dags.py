@@ -35,15 +35,17 @@ def ensure_task_dag(
         ValidationError: ``chain`` is not a ProtocolDAG of the Task's transformation.
     """
     record = require_claim(stores, task, service_id)
-    existing = get_task_dag(stores, task)
-    if existing is not None:
-        return existing
+    # The offer is checked even when the Task already has a DAG: bad input is a 400,
+    # never silently answered with the stored DAG.
     summary = summarize_dag(verify_keyed_chain(chain))
     if summary.transformation_key not in (None, record.transformation.gufe_key):
         raise ValidationError(
             f"the DAG is for {summary.transformation_key}, but {task} performs "
             f"{record.transformation.gufe_key}"
         )
+    existing = get_task_dag(stores, task)
+    if existing is not None:
+        return existing
     relpath = STORE_LAYOUT.dag
     try:
         stores.objectstore.put_task_json(task, relpath, chain)

@@ -61,14 +61,24 @@ def recorded_file_url(stores: Stores, task: ScopedKey, location: str, expires: i
 
 
 def list_checkpoints(stores: Stores, task: ScopedKey, unit_key: str) -> dict[str, ObjectInfo]:
-    """The stored checkpoint files of one unit of the Task, by name."""
+    """The stored checkpoint files of one unit of the Task, by name.
+
+    Raises:
+        NotFound: there is no such Task (an unknown Task has no checkpoints, not an empty set).
+    """
+    stores.statestore.get_task(task)
     return stores.objectstore.list_checkpoints(task, unit_key)
 
 
 def open_checkpoint(
     stores: Stores, task: ScopedKey, unit_key: str, name: str
 ) -> tuple[ObjectInfo, Iterator[bytes]]:
-    """A checkpoint file's info and a verified stream of its bytes."""
+    """A checkpoint file's info and a verified stream of its bytes.
+
+    Raises:
+        NotFound: there is no such Task, or it has no such checkpoint file.
+    """
+    stores.statestore.get_task(task)
     relpath = STORE_LAYOUT.checkpoint(unit_key, name)
     info = stores.objectstore.stat_task_file(task, relpath)
     return info, stores.objectstore.open_task_file(task, relpath)

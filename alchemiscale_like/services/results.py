@@ -32,6 +32,23 @@ from alchemiscale_like.storage.statestore.records import (
     ProtocolUnitResultRef,
 )
 
+#: Highest unit attempt number accepted: far above any real retry count, and an integer
+#: every state-store backend can hold (Neo4j's are 64-bit).
+MAX_ATTEMPT = 2**31 - 1
+
+
+def check_attempt(attempt: object) -> int:
+    """Return ``attempt`` if it is an integer from 1 to :data:`MAX_ATTEMPT`.
+
+    Raises:
+        ValidationError: anything else (checked before anything is stored).
+    """
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 1 <= attempt <= MAX_ATTEMPT:
+        raise ValidationError(
+            f"attempt must be an integer from 1 to {MAX_ATTEMPT}, not {attempt!r}"
+        )
+    return attempt
+
 
 def _require_dag(stores: Stores, task: ScopedKey) -> ProtocolDAGRef:
     ref = stores.statestore.get_task_dag(task)
@@ -58,7 +75,9 @@ def store_result_file(
         ClaimLost: the caller does not hold the Task.
         IntegrityError: the bytes do not hash to ``sha256``; nothing is stored.
         UnsafeFileName: ``name`` breaks the file-name rule.
+        ValidationError: ``attempt`` is out of range, or ``unit_key`` is not in the DAG.
     """
+    check_attempt(attempt)
     record = require_claim(stores, task, service_id)
     if unit_key not in dag_unit_keys(stores, task, _require_dag(stores, task)):
         raise ValidationError(f"{unit_key} is not a unit of the DAG of {task}")
@@ -83,6 +102,7 @@ def record_unit_result(
     """
     record = require_claim(stores, task, service_id)
     summary = summarize_unit_result(verify_keyed_chain(chain))
+    check_attempt(summary.attempt)
     if summary.unit_key not in dag_unit_keys(stores, task, _require_dag(stores, task)):
         raise ValidationError(f"{summary.unit_key} is not a unit of the DAG of {task}")
     files = tuple(

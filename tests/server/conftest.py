@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import neo4j
 import pytest
 
 from alchemiscale_like.models import Scope
@@ -18,6 +21,8 @@ from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore import ObjectStore, build_objectstore
 from alchemiscale_like.storage.statestore import StateStore
 from tests.fixtures.http_server import serve_app
+from tests.fixtures.neo4j_server import WIPE_ALL_DATA
+from tests.fixtures.s3_server import S3TestServer
 
 SCOPE = Scope.from_str("org-campaign-project")
 OTHER_SCOPE = Scope.from_str("rival-campaign-project")
@@ -54,10 +59,11 @@ def objectstore_s3(s3_settings) -> ObjectStore:
     return build_objectstore(s3_settings)
 
 
-@pytest.fixture
-def deployment(neo4j_statestore, neo4j_clean_driver, objectstore_s3) -> Iterator[Deployment]:
-    """Fresh stores, alice (user, SCOPE), bob (user, OTHER_SCOPE), worker and rival-worker."""
-    store = neo4j_statestore
+@contextmanager
+def deploy(
+    store: StateStore, objectstore: ObjectStore, settings: APISettings
+) -> Iterator[Deployment]:
+    """Add alice, bob, worker and rival-worker to ``store``; serve both apps until exit."""
     for name, kind, scope in (
         ("alice", IdentityKind.USER, SCOPE),
         ("bob", IdentityKind.USER, OTHER_SCOPE),
@@ -66,8 +72,42 @@ def deployment(neo4j_statestore, neo4j_clean_driver, objectstore_s3) -> Iterator
     ):
         identities.add_identity(store, kind, name, KEYS[name], [str(scope)])
     tokens = TokenSettings(secret_key=SECRET)  # type: ignore[arg-type]
-    settings = api_settings()
-    user_app = create_user_app(settings, store, objectstore_s3, tokens)
-    compute_app = create_compute_app(settings, store, objectstore_s3, tokens)
+    user_app = create_user_app(settings, store, objectstore, tokens)
+    compute_app = create_compute_app(settings, store, objectstore, tokens)
     with serve_app(user_app) as user_url, serve_app(compute_app) as compute_url:
-        yield Deployment(store, objectstore_s3, user_url, compute_url, tokens)
+        yield Deployment(store, objectstore, user_url, compute_url, tokens)
+
+
+@pytest.fixture
+def deployment(
+    request: pytest.FixtureRequest, neo4j_statestore, neo4j_clean_driver, objectstore_s3
+) -> Iterator[Deployment]:
+    """Fresh stores, alice (user, SCOPE), bob (user, OTHER_SCOPE), worker and rival-worker.
+
+    APISettings overrides come from indirect parametrization:
+    ``@pytest.mark.parametrize("deployment", [{"max_body_size": 4096}], indirect=True)``.
+    """
+    settings = api_settings(**getattr(request, "param", {}))
+    with deploy(neo4j_statestore, objectstore_s3, settings) as deployed:
+        yield deployed
+
+
+@pytest.fixture(scope="module")
+def module_deployment(
+    request: pytest.FixtureRequest,
+    neo4j_statestore,
+    neo4j_driver: neo4j.Driver,
+    s3_server: S3TestServer,
+) -> Iterator[Deployment]:
+    """Like :func:`deployment`, shared by one module's tests (for tests that change nothing).
+
+    The graph is wiped and the object store gets a fresh prefix when the module starts.
+    APISettings overrides come from the module's ``API_SETTINGS`` dict, if it has one.
+    A module using this must not also use :func:`deployment`: that one wipes the graph.
+    """
+    with neo4j_driver.session() as session:
+        session.run(WIPE_ALL_DATA).consume()
+    objectstore = build_objectstore(s3_server.settings(f"test-{uuid.uuid4().hex}"))
+    settings = api_settings(**getattr(request.module, "API_SETTINGS", {}))
+    with deploy(neo4j_statestore, objectstore, settings) as deployed:
+        yield deployed

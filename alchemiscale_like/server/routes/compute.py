@@ -252,7 +252,8 @@ async def put_result_file(
 ) -> ResultFile:
     """Stream one result file of a unit attempt (sha256 in ``X-Content-SHA256``)."""
     sk = _task(caller, task)
-    STORE_LAYOUT.unit_file(unit_key, attempt, name)  # refuse bad names before reading
+    results.check_attempt(attempt)  # refuse bad attempts and names before reading
+    STORE_LAYOUT.unit_file(unit_key, attempt, name)
     upload = await spool_upload(request, state.settings)
     try:
         return await in_thread(

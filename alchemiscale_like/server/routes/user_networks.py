@@ -23,7 +23,7 @@ from alchemiscale_like.server.routes.common import (
 )
 from alchemiscale_like.services.networks import get_object_chain, submit_network
 from alchemiscale_like.storage.statestore.records import NetworkState, RestartPattern
-from alchemiscale_like.storage.statestore.rules import parse_network_state
+from alchemiscale_like.storage.statestore.rules import MAX_RESTARTS, parse_network_state
 
 router = APIRouter(tags=["networks"])
 
@@ -68,8 +68,8 @@ class ActionTasks(RequestBody):
     weight: float | None = None
 
 
-class Weight(BaseModel):
-    """A TaskHub weight in (0, 1]."""
+class Weight(RequestBody):
+    """A TaskHub weight in (0, 1] (a request body and the answer of ``GET``)."""
 
     weight: float
 
@@ -78,7 +78,7 @@ class AddRestartPatterns(RequestBody):
     """Regexes on failure tracebacks and the restarts each grants per task."""
 
     patterns: list[str]
-    max_retries: int
+    max_retries: int = Field(ge=0, le=MAX_RESTARTS)
 
 
 class RemoveRestartPatterns(RequestBody):

@@ -36,6 +36,7 @@ from alchemiscale_like.storage.statestore.records import (
     TaskProgress,
     TaskRecord,
 )
+from alchemiscale_like.storage.statestore.rules import MAX_PRIORITY
 
 router = APIRouter(tags=["tasks"])
 
@@ -61,7 +62,7 @@ class SetPriority(RequestBody):
     """Tasks and their new priority (1 is the highest)."""
 
     tasks: list[str]
-    priority: int
+    priority: int = Field(ge=1, le=MAX_PRIORITY)
 
 
 class UnitFailureInfo(BaseModel):

@@ -1,0 +1,121 @@
+"""A compute service whose lease expired is refused (409 ClaimLost) and changes nothing.
+
+The service claims a task, stores its DAG and runs it on this machine, but uploads
+nothing before its lease runs out. Time is driven, not waited for: the server's own
+lease rule (``services.claims.expire_leases``) runs with a ``now`` past the lease, so
+the service is deregistered and the task is back to waiting, exactly as a claim by any
+service would do later. Then every upload it still has (a result file, a unit result, a
+DAG, a checkpoint, the final result, a release) gets 409 ClaimLost, and both stores
+(the whole graph, every object with its sha256) are identical before and after each.
+The same holds when another service has claimed the task in the meantime.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import pytest
+import requests
+
+from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.services import claims
+from alchemiscale_like.services.stores import Stores
+from tests.server.conftest import SCOPE, Deployment
+from tests.server.helpers import (
+    TIMEOUT,
+    LocalRun,
+    assert_error,
+    assert_healthy,
+    bearer,
+    compute,
+    file_network,
+    run_locally,
+    snapshot,
+    token,
+    user,
+)
+
+LEASE_SECONDS = 300.0
+
+
+def _upload(data: bytes) -> dict[str, Any]:
+    return {
+        "data": data,
+        "headers": {
+            "Content-Type": "application/octet-stream",
+            "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+        },
+    }
+
+
+def _late_calls(run: LocalRun, other_dag: Any) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Every write the late service still wants to make: name -> (method, tail, kwargs)."""
+    producer = run.results[0]
+    (ref,) = producer.files
+    unit = producer.source_key
+    return {
+        "result file": (
+            "PUT",
+            f"/units/{unit}/{producer.attempt}/files/{ref.name}",
+            _upload(run.files[ref.location].read_bytes()),
+        ),
+        "unit result": ("PUT", "/unit-results", {"json": json.loads(producer.to_json())}),
+        "same DAG": ("PUT", "/dag", {"json": json.loads(run.dag.to_json())}),
+        "another DAG": ("PUT", "/dag", {"json": other_dag}),
+        "checkpoint": ("PUT", f"/units/{unit}/checkpoints/state.json", _upload(b'{"step": 9}')),
+        "finish": ("POST", "/finish", {"json": json.loads(run.dag_result.to_json())}),
+        "release": ("POST", "/release", {}),
+    }
+
+
+@pytest.mark.parametrize("meanwhile", ["task waiting", "task claimed by another service"])
+def test_late_uploads_get_409_and_change_nothing(
+    meanwhile: str, deployment: Deployment, neo4j_clean_driver: neo4j.Driver, tmp_path: Path
+) -> None:
+    d = deployment
+    alice = user(d)
+    network = alice.create_network(file_network(), SCOPE)
+    (transformation,) = alice.get_network_transformations(network)
+    (task,) = alice.create_tasks(transformation)
+    alice.action_tasks([task], network)
+    late = compute(d, suffix="late")
+    late.register()
+    assert late.claim_tasks() == [task]
+    model = late.get_task_transformation(task)
+    _, dag = late.set_task_dag(task, model.create(seed=7))
+    run = run_locally(dag, late.get_task(task).attempts, tmp_path)
+    other_dag = json.loads(model.create(seed=8).to_json())
+
+    stores = Stores(d.statestore, d.objectstore, lease_seconds=LEASE_SECONDS)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * LEASE_SECONDS)
+    assert claims.expire_leases(stores, now=later) == [late.service_id]
+    assert d.statestore.get_task_status([task]) == {task: TaskStatus.WAITING}
+    if meanwhile == "task claimed by another service":
+        successor = compute(d, suffix="next")
+        successor.register()
+        assert successor.claim_tasks() == [task]
+
+    jwt = token(d.compute_url, "worker")
+    base = f"{d.compute_url}/computeservice/{late.service_id}/tasks/{task}"
+    before = snapshot(neo4j_clean_driver, d.objectstore)
+    for name, (method, tail, kwargs) in _late_calls(run, other_dag).items():
+        headers = {**bearer(jwt), **kwargs.pop("headers", {})}
+        answer = requests.request(method, base + tail, headers=headers, timeout=TIMEOUT, **kwargs)
+        assert answer.status_code == 409, (name, answer.text)
+        assert_error(answer, 409, "ClaimLost")
+        assert snapshot(neo4j_clean_driver, d.objectstore) == before, name
+
+    # A heartbeat does not bring the registration back either.
+    answer = requests.post(
+        f"{d.compute_url}/computeservice/{late.service_id}/heartbeat",
+        headers=bearer(jwt),
+        timeout=TIMEOUT,
+    )
+    assert_error(answer, 404, "NotFound")
+    assert snapshot(neo4j_clean_driver, d.objectstore) == before
+    assert_healthy(d)
