@@ -7,6 +7,7 @@ reports what the chain holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,15 +90,40 @@ def sub_chain(entries: list[VerifiedEntry], root_key: str) -> list[list[Any]]:
 
     ``entries`` is a verified chain (see :func:`verify_keyed_chain`), so every
     reference points to an earlier entry.
+
+    Raises:
+        ValidationError: ``root_key`` is not in the chain.
     """
-    by_key = {entry.key: entry for entry in entries}
-    if root_key not in by_key:
-        raise ValidationError(f"{root_key} is not in the keyed chain")
-    wanted = {root_key}
-    for entry in reversed(entries):
-        if entry.key in wanted:
-            wanted.update(entry.references)
-    return [[entry.key, entry.keyed_dict] for entry in entries if entry.key in wanted]
+    return sub_chains(entries, [root_key])[root_key]
+
+
+def sub_chains(
+    entries: list[VerifiedEntry], root_keys: Iterable[str]
+) -> dict[str, list[list[Any]]]:
+    """The :func:`sub_chain` of each of ``root_keys``, by key.
+
+    One index of the chain serves every root, so the cost is one pass over the chain
+    plus the size of the sub-chains: a network's thousands of transformations are
+    not each a pass over the whole network.
+
+    Raises:
+        ValidationError: a root key is not in the chain.
+    """
+    position = {entry.key: index for index, entry in enumerate(entries)}
+    chains: dict[str, list[list[Any]]] = {}
+    for root in root_keys:
+        if root not in position:
+            raise ValidationError(f"{root} is not in the keyed chain")
+        wanted = {position[root]}
+        pending = [position[root]]
+        while pending:
+            for ref in entries[pending.pop()].references:
+                index = position[ref]
+                if index not in wanted:
+                    wanted.add(index)
+                    pending.append(index)
+        chains[root] = [[entries[i].key, entries[i].keyed_dict] for i in sorted(wanted)]
+    return chains
 
 
 def _root(entries: list[VerifiedEntry], qualnames: tuple[str, ...]) -> VerifiedEntry:

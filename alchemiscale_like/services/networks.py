@@ -8,13 +8,17 @@ store, so every node a reader can find has its content.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alchemiscale_like.errors import NotFound
 from alchemiscale_like.models.scope import Scope, ScopedKey
-from alchemiscale_like.models.verify import sub_chain, verify_keyed_chain
+from alchemiscale_like.models.verify import sub_chains, verify_keyed_chain
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.statestore.records import NetworkState, network_record_from_entries
+
+#: Objects written at once (object store clients are thread-safe).
+_PUT_CONCURRENCY = 8
 
 
 def submit_network(
@@ -29,9 +33,12 @@ def submit_network(
     scope.require_specific()
     entries = verify_keyed_chain(chain)
     record = network_record_from_entries(entries)
-    stores.objectstore.put_object(record.key, chain)
-    for key in [t.key for t in record.transformations] + [s.key for s in record.chemical_systems]:
-        stores.objectstore.put_object(key, sub_chain(entries, key))
+    members = [t.key for t in record.transformations] + [s.key for s in record.chemical_systems]
+    objects = {record.key: chain, **sub_chains(entries, members)}
+    # Thousands of small writes: sequential round trips would dominate the submission.
+    with ThreadPoolExecutor(_PUT_CONCURRENCY, thread_name_prefix="put-object") as pool:
+        # list() re-raises the first failure, and then the graph is never written.
+        list(pool.map(stores.objectstore.put_object, objects, objects.values()))
     return stores.statestore.assemble_network(record, scope, state)
 
 
