@@ -6,27 +6,21 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from alchemiscale_like.errors import ClaimLost, NotFound
+from alchemiscale_like.errors import NotFound
 from alchemiscale_like.models.scope import Scope, ScopedKey
-from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.services.stores import Stores
-from alchemiscale_like.storage.statestore.records import ComputeServiceRecord, TaskRecord
+from alchemiscale_like.storage.statestore.records import ClaimedTask, ComputeServiceRecord
 
 log = logging.getLogger(__name__)
 
 
-def require_claim(stores: Stores, task: ScopedKey, service_id: str) -> TaskRecord:
-    """The Task's record if ``service_id`` holds its claim, else :class:`ClaimLost`.
+def require_claim(stores: Stores, task: ScopedKey, service_id: str) -> ClaimedTask:
+    """The Task's record and DAG if ``service_id`` holds its claim, else :class:`ClaimLost`.
 
-    A cheap early check so nothing is uploaded for a lost claim; the state
-    store checks again inside each recording write.
+    A cheap early check (one read) so nothing is uploaded for a lost claim; the
+    state store checks again inside each recording write.
     """
-    record = stores.statestore.get_task(task)
-    if record.status != TaskStatus.RUNNING or (
-        stores.statestore.get_task_claimant(task) != service_id
-    ):
-        raise ClaimLost(f"{service_id} does not hold the claim on {task}")
-    return record
+    return stores.statestore.get_claimed_task(task, service_id)
 
 
 def expire_leases(stores: Stores, now: dt.datetime | None = None) -> list[str]:
@@ -66,9 +60,15 @@ def claim(
     scopes: Sequence[Scope],
     protocols: Sequence[str] | None,
 ) -> list[ScopedKey]:
-    """Claim up to ``count`` tasks for ``service_id`` (expired leases are released first)."""
-    expire_leases(stores)
+    """Claim up to ``count`` tasks for ``service_id``; the claim counts as a heartbeat.
+
+    Expired leases are released first when a check is due (:meth:`Stores.lease_check_due`).
+
+    Raises:
+        NotFound: ``service_id`` is not registered (its lease may have expired).
+    """
+    if stores.lease_check_due():
+        expire_leases(stores)
     if not scopes:
         return []
-    stores.statestore.heartbeat_computeservice(service_id)
     return stores.statestore.claim_tasks(service_id, count, scopes, protocols)

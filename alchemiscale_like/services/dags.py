@@ -34,7 +34,7 @@ def ensure_task_dag(
         ClaimLost: ``service_id`` does not hold the Task.
         ValidationError: ``chain`` is not a ProtocolDAG of the Task's transformation.
     """
-    record = require_claim(stores, task, service_id)
+    record = require_claim(stores, task, service_id).record
     # The offer is checked even when the Task already has a DAG: bad input is a 400,
     # never silently answered with the stored DAG.
     summary = summarize_dag(verify_keyed_chain(chain))

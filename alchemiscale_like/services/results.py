@@ -27,6 +27,7 @@ from alchemiscale_like.services.dags import dag_unit_keys
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore.models import ObjectInfo
 from alchemiscale_like.storage.statestore.records import (
+    ClaimedTask,
     ProtocolDAGRef,
     ProtocolDAGResultRef,
     ProtocolUnitResultRef,
@@ -50,11 +51,10 @@ def check_attempt(attempt: object) -> int:
     return attempt
 
 
-def _require_dag(stores: Stores, task: ScopedKey) -> ProtocolDAGRef:
-    ref = stores.statestore.get_task_dag(task)
-    if ref is None:
-        raise NotFound(f"task {task} has no ProtocolDAG yet")
-    return ref
+def _require_dag(claimed: ClaimedTask) -> ProtocolDAGRef:
+    if claimed.dag is None:
+        raise NotFound(f"task {claimed.record.scoped_key} has no ProtocolDAG yet")
+    return claimed.dag
 
 
 def store_result_file(
@@ -78,10 +78,10 @@ def store_result_file(
         ValidationError: ``attempt`` is out of range, or ``unit_key`` is not in the DAG.
     """
     check_attempt(attempt)
-    record = require_claim(stores, task, service_id)
-    if unit_key not in dag_unit_keys(stores, task, _require_dag(stores, task)):
+    claimed = require_claim(stores, task, service_id)
+    if unit_key not in dag_unit_keys(stores, task, _require_dag(claimed)):
         raise ValidationError(f"{unit_key} is not a unit of the DAG of {task}")
-    relpath = STORE_LAYOUT.unit_file(unit_key, attempt, name, record.attempts)
+    relpath = STORE_LAYOUT.unit_file(unit_key, attempt, name, claimed.record.attempts)
     info = stores.objectstore.put_task_file(task, relpath, source, sha256=sha256)
     return ResultFile(name=name, size=info.size, sha256=info.sha256, location=relpath)
 
@@ -100,16 +100,17 @@ def record_unit_result(
         ValidationError: the chain is not a unit result of this Task's DAG, or a file is missing.
         Conflict: this attempt was already stored with different content.
     """
-    record = require_claim(stores, task, service_id)
+    claimed = require_claim(stores, task, service_id)
+    claim = claimed.record.attempts
     summary = summarize_unit_result(verify_keyed_chain(chain))
     check_attempt(summary.attempt)
-    if summary.unit_key not in dag_unit_keys(stores, task, _require_dag(stores, task)):
+    if summary.unit_key not in dag_unit_keys(stores, task, _require_dag(claimed)):
         raise ValidationError(f"{summary.unit_key} is not a unit of the DAG of {task}")
     files = tuple(
-        _check_listed_file(stores, task, summary.unit_key, summary.attempt, record.attempts, f)
+        _check_listed_file(stores, task, summary.unit_key, summary.attempt, claim, f)
         for f in summary.files
     )
-    relpath = STORE_LAYOUT.unit_result(summary.unit_key, summary.attempt, record.attempts)
+    relpath = STORE_LAYOUT.unit_result(summary.unit_key, summary.attempt, claim)
     stores.objectstore.put_task_json(task, relpath, chain)
     ref = ProtocolUnitResultRef(
         unit_key=summary.unit_key,
@@ -159,8 +160,8 @@ def store_checkpoint(
     sha256: str,
 ) -> ObjectInfo:
     """Replace checkpoint file ``name`` of ``unit_key`` (atomically; sha256 checked)."""
-    require_claim(stores, task, service_id)
-    if unit_key not in dag_unit_keys(stores, task, _require_dag(stores, task)):
+    claimed = require_claim(stores, task, service_id)
+    if unit_key not in dag_unit_keys(stores, task, _require_dag(claimed)):
         raise ValidationError(f"{unit_key} is not a unit of the DAG of {task}")
     return stores.objectstore.put_checkpoint(task, unit_key, name, source, sha256=sha256)
 
@@ -182,13 +183,13 @@ def finish_task(
     """
     summary = summarize_dag_result(verify_keyed_chain(chain))
     try:
-        require_claim(stores, task, service_id)
+        claimed = require_claim(stores, task, service_id)
     except ClaimLost:
         for recorded_ref in stores.statestore.get_task_results(task):
             if recorded_ref.key == summary.key:
                 return recorded_ref, stores.statestore.get_task(task).status
         raise
-    dag = _require_dag(stores, task)
+    dag = _require_dag(claimed)
     if summary.dag_key != dag.key:
         raise ValidationError(f"the result is of DAG {summary.dag_key}, not {dag.key} of {task}")
     recorded = {r.unit_key for r in stores.statestore.get_unit_results(task, ok_only=True)}

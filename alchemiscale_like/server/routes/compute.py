@@ -37,6 +37,7 @@ from alchemiscale_like.server.routes.common import (
     stream,
 )
 from alchemiscale_like.services import claims, dags, files, results
+from alchemiscale_like.services.networks import object_chain
 from alchemiscale_like.storage.objectstore.models import ObjectInfo
 from alchemiscale_like.storage.statestore.records import (
     ComputeServiceRecord,
@@ -181,7 +182,7 @@ def get_task_transformation(
 ) -> Response:
     """The keyed chain of the Transformation the task performs."""
     record = state.stores.statestore.get_task(_task(caller, task))
-    return raw_json(state.stores.objectstore.get_object(record.transformation.gufe_key))
+    return raw_json(object_chain(state.stores, record.transformation))
 
 
 @router.get("/tasks/{task}/extends", response_model=ExtendsAnswer)

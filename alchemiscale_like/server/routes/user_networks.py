@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -21,7 +21,7 @@ from alchemiscale_like.server.routes.common import (
     raw_json,
     scoped_key,
 )
-from alchemiscale_like.services.networks import get_object_chain, submit_network
+from alchemiscale_like.services.networks import begin_submission, object_chain, store_members
 from alchemiscale_like.storage.statestore.records import NetworkState, RestartPattern
 from alchemiscale_like.storage.statestore.rules import MAX_RESTARTS, parse_network_state
 
@@ -98,14 +98,21 @@ def _visible(caller: Caller, text: str) -> ScopedKey:
 
 
 @router.post("/networks", response_model=CreatedKey, openapi_extra=body_spec(SubmitNetwork))
-async def create_network(request: Request, state: State, caller: Caller) -> CreatedKey:
-    """Store a network (keyed-chain JSON, verified without its classes) in a scope."""
+async def create_network(
+    request: Request, state: State, caller: Caller, background: BackgroundTasks
+) -> CreatedKey:
+    """Store a network (keyed-chain JSON, verified without its classes) in a scope.
+
+    The answer comes once the network and its graph are stored; the transformations'
+    own objects are stored after it (read before that, one is taken from the network).
+    """
     body = await parse_body(request, state, SubmitNetwork)
     scope = Scope.from_str(body.scope)
     caller.require_creatable(scope)
     network_state = parse_network_state(body.state)
-    sk = await in_thread(submit_network, state.stores, body.network, scope, network_state)
-    return CreatedKey(scoped_key=str(sk))
+    submission = await in_thread(begin_submission, state.stores, body.network, scope, network_state)
+    background.add_task(store_members, state.stores, submission)
+    return CreatedKey(scoped_key=str(submission.network))
 
 
 @router.get("/networks", response_model=list[str])
@@ -127,7 +134,7 @@ def query_networks(
 @router.get("/networks/{network}", responses=CHAIN_RESPONSE)
 def get_network(network: str, state: State, caller: Caller) -> Response:
     """The network's keyed chain, as submitted."""
-    return raw_json(get_object_chain(state.stores, _visible(caller, network)))
+    return raw_json(object_chain(state.stores, _visible(caller, network)))
 
 
 @router.get("/networks/{network}/transformations", response_model=list[str])
@@ -283,7 +290,7 @@ def query_transformations(
 @router.get("/transformations/{transformation}", responses=CHAIN_RESPONSE)
 def get_transformation(transformation: str, state: State, caller: Caller) -> Response:
     """The transformation's keyed chain."""
-    return raw_json(get_object_chain(state.stores, _visible(caller, transformation)))
+    return raw_json(object_chain(state.stores, _visible(caller, transformation)))
 
 
 @router.get("/transformations/{transformation}/networks", response_model=list[str])

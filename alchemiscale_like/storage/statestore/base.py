@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.records import (
+    ClaimedTask,
     ComputeServiceRecord,
     IdentityRecord,
     NetworkRecord,
@@ -234,7 +235,11 @@ class ClaimStore(ABC):
         within ``scopes`` only), then tasks by priority, then at random weighted
         by ACTIONS weight. Tasks whose transformation's protocol is not in
         ``protocols`` (when given) are skipped, and so are tasks extending a task
-        that is not complete. No task is ever held by two services.
+        that is not complete. No task is ever held by two services. A claim
+        counts as a heartbeat of ``identifier``.
+
+        Raises:
+            NotFound: ``identifier`` is not registered.
         """
 
     @abstractmethod
@@ -255,6 +260,18 @@ class ResultStore(ABC):
     @abstractmethod
     def get_task_dag(self, task: ScopedKey) -> ProtocolDAGRef | None:
         """The task's ProtocolDAG reference, if created."""
+
+    @abstractmethod
+    def get_claimed_task(self, task: ScopedKey, identifier: str) -> ClaimedTask:
+        """The task's record and DAG reference, if ``identifier`` holds its claim.
+
+        One read for the check every compute write starts with; the recording
+        writes check the claim again inside their own transaction.
+
+        Raises:
+            NotFound: there is no such task.
+            ClaimLost: the task is not running, or another service (or none) holds it.
+        """
 
     @abstractmethod
     def add_unit_result(

@@ -159,6 +159,13 @@ class ProtocolDAGRef(_Record):
     n_units: int
 
 
+class ClaimedTask(_Record):
+    """A Task its caller holds, with the DAG it has (if any yet)."""
+
+    record: TaskRecord
+    dag: ProtocolDAGRef | None
+
+
 class ProtocolUnitResultRef(_Record):
     """One stored unit attempt."""
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from alchemiscale_like.errors import ClaimLost, NotFound, ValidationError
-from alchemiscale_like.models import Scope
+from alchemiscale_like.models import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from tests.storage.statestore.conftest import (
     World,
@@ -156,6 +156,49 @@ def test_expired_services_release_their_tasks(statestore):
     with pytest.raises(ClaimLost):
         statestore.set_task_dag(stale, world.service, dag_ref())
     assert statestore.get_task_dag(stale) is None
+
+
+def test_a_claim_counts_as_a_heartbeat(statestore):
+    world = World(statestore, n_tasks=2)
+    before = statestore.get_computeservice(world.service).heartbeat
+    time.sleep(0.01)  # the clock must move on
+    cutoff = dt.datetime.now(dt.UTC)
+    time.sleep(0.01)
+    assert len(statestore.claim_tasks(world.service, 1)) == 1
+    assert statestore.get_computeservice(world.service).heartbeat > cutoff > before
+    assert statestore.expire_computeservices(cutoff) == []
+    # An empty claim too: a service polling an empty hub is alive.
+    statestore.claim_tasks(world.service, 1, scopes=[Scope.from_str("none-such-scope")])
+    assert statestore.get_computeservice(world.service).heartbeat > cutoff
+
+
+def test_an_unregistered_claim_is_refused_and_registers_nothing(statestore):
+    World(statestore, n_tasks=1)
+    with pytest.raises(NotFound):
+        statestore.claim_tasks("ghost", 1)
+    with pytest.raises(NotFound):
+        statestore.get_computeservice("ghost")
+
+
+def test_get_claimed_task_answers_only_the_claimant(statestore):
+    world = World(statestore, n_tasks=2)
+    statestore.register_computeservice("rival")
+    task = world.claim_one()
+    claimed = statestore.get_claimed_task(task, world.service)
+    assert claimed.record == statestore.get_task(task)
+    assert claimed.dag is None
+    ref = statestore.set_task_dag(task, world.service, dag_ref())
+    assert statestore.get_claimed_task(task, world.service).dag == ref
+    with pytest.raises(ClaimLost):
+        statestore.get_claimed_task(task, "rival")
+    waiting = next(t for t in world.tasks if t != task)
+    with pytest.raises(ClaimLost):
+        statestore.get_claimed_task(waiting, world.service)
+    statestore.set_task_status([task], TaskStatus.WAITING)
+    with pytest.raises(ClaimLost):
+        statestore.get_claimed_task(task, world.service)
+    with pytest.raises(NotFound):
+        statestore.get_claimed_task(ScopedKey.from_str(f"Task-{'0' * 32}-o-c-p"), world.service)
 
 
 def test_heartbeat_of_unknown_service(statestore):

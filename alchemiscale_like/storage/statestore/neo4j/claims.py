@@ -68,8 +68,12 @@ MATCH (c:ComputeServiceRegistration) WHERE c.heartbeat < $older_than
 RETURN c.identifier AS id
 """
 
-# One round trip: the registration check and the hubs within the scopes.
+# One round trip: the registration check, the heartbeat a claim counts as, and
+# the hubs within the scopes (SET on a missing registration does nothing).
 CLAIMABLE_HUBS = """
+OPTIONAL MATCH (c:ComputeServiceRegistration {identifier: $identifier})
+SET c.heartbeat = $now
+WITH c
 CALL () {
   MATCH (th:TaskHub)-[:PERFORMS]->(n:AlchemicalNetwork {state: 'active'})
   WHERE th.weight > 0 AND ANY(s IN $scopes WHERE
@@ -77,8 +81,7 @@ CALL () {
       AND (s[2] IS NULL OR n.project = s[2]))
   RETURN collect([th.network, th.weight]) AS hubs
 }
-RETURN EXISTS { MATCH (:ComputeServiceRegistration {identifier: $identifier}) } AS registered,
-       hubs
+RETURN c IS NOT NULL AS registered, hubs
 """
 
 # Stage 1 seeks the claim-order index (see claim_order.py) for a bounded window
@@ -270,9 +273,11 @@ class Neo4jClaims(ClaimStore):
         scope_lists = [[None if f == "*" else f for f in scope.to_tuple()] for scope in scopes]
 
         def hubs_work(tx: ManagedTransaction) -> Any:
-            return tx.run(CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists).single()
+            return tx.run(
+                CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists, now=now()
+            ).single()
 
-        record = self._db.read(attempts.counted(hubs_work))
+        record = self._db.write(attempts.counted(hubs_work))
         if not record["registered"]:
             raise NotFound(f"compute service {identifier} not found")
         hubs = [(network, float(weight)) for network, weight in record["hubs"]]

@@ -16,8 +16,9 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     single,
     to_native,
 )
-from alchemiscale_like.storage.statestore.neo4j.tasks import APPLY_STATUS
+from alchemiscale_like.storage.statestore.neo4j.tasks import APPLY_STATUS, task_record
 from alchemiscale_like.storage.statestore.records import (
+    ClaimedTask,
     ProtocolDAGRef,
     ProtocolDAGResultRef,
     ProtocolUnitResultRef,
@@ -47,6 +48,15 @@ GET_DAG = """
 MATCH (t:Task {scoped_key: $task})
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
 RETURN d {.*} AS dag
+"""
+
+CLAIMED_TASK = """
+MATCH (t:Task {scoped_key: $task})-[:PERFORMS]->(tf:Transformation)
+OPTIONAL MATCH (t)-[:EXTENDS]->(prev:Task)
+OPTIONAL MATCH (c:ComputeServiceRegistration)-[:CLAIMS]->(t)
+OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
+RETURN t {.*} AS task, tf.scoped_key AS transformation, prev.scoped_key AS extends,
+       c.identifier AS claimant, d {.*} AS dag
 """
 
 ADD_UNIT_RESULT = """
@@ -174,6 +184,13 @@ class Neo4jResults(ResultStore):
     def get_task_dag(self, task: ScopedKey) -> ProtocolDAGRef | None:
         record = single(self._db.query(GET_DAG, task=str(task)), f"task {task}")
         return _dag(record["dag"])
+
+    def get_claimed_task(self, task: ScopedKey, identifier: str) -> ClaimedTask:
+        row = single(self._db.query(CLAIMED_TASK, task=str(task)), f"task {task}")
+        record = task_record(row)
+        if record.status != TaskStatus.RUNNING or row["claimant"] != identifier:
+            raise ClaimLost(f"{identifier} does not hold the claim on {task}")
+        return ClaimedTask(record=record, dag=_dag(row["dag"]))
 
     def add_unit_result(
         self, task: ScopedKey, identifier: str, result: ProtocolUnitResultRef

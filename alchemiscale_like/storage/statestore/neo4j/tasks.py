@@ -193,6 +193,22 @@ def _counts(records: list[Any], what: str) -> dict[str, int]:
     return {r["status"]: r["n"] for r in records if r["status"] is not None}
 
 
+def task_record(record: Any) -> TaskRecord:
+    """The :class:`TaskRecord` of a row with ``task`` (properties), ``transformation``
+    and ``extends`` (scoped keys)."""
+    props = record["task"]
+    return TaskRecord(
+        scoped_key=ScopedKey.from_str(props["scoped_key"]),
+        status=TaskStatus(props["status"]),
+        priority=props["priority"],
+        created=to_native(props["created"]),
+        creator=props.get("creator"),
+        attempts=props["attempts"],
+        extends=ScopedKey.from_str(record["extends"]) if record["extends"] else None,
+        transformation=ScopedKey.from_str(record["transformation"]),
+    )
+
+
 class Neo4jTasks(TaskStore):
     """TaskStore on Neo4j."""
 
@@ -249,18 +265,7 @@ class Neo4jTasks(TaskStore):
         return keys
 
     def get_task(self, task: ScopedKey) -> TaskRecord:
-        record = single(self._db.query(GET_TASK, sk=str(task)), f"task {task}")
-        props = record["task"]
-        return TaskRecord(
-            scoped_key=ScopedKey.from_str(props["scoped_key"]),
-            status=TaskStatus(props["status"]),
-            priority=props["priority"],
-            created=to_native(props["created"]),
-            creator=props.get("creator"),
-            attempts=props["attempts"],
-            extends=ScopedKey.from_str(record["extends"]) if record["extends"] else None,
-            transformation=ScopedKey.from_str(record["transformation"]),
-        )
+        return task_record(single(self._db.query(GET_TASK, sk=str(task)), f"task {task}"))
 
     def get_transformation_tasks(
         self, transformation: ScopedKey, status: TaskStatus | None = None
