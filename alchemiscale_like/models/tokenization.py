@@ -1,10 +1,10 @@
 """`Tokenizable`: frozen pydantic models with stable, content-derived keys.
 
 The key of an object is ``f"{ClassName}-{sha256(canonical)[:32]}"`` where
-``canonical`` is the canonical JSON of its *keyed dict*: its own fields (nested
-Tokenizables replaced by ``{":key:": <key>}``, other values through
-:mod:`~alchemiscale_like.models.codecs`), plus ``__qualname__``, ``__module__``
-and ``:version:``. Everything needed to recompute a key is in that JSON, so a
+``canonical`` is the canonical JSON (:mod:`.canonical`) of its *keyed dict*: its
+own fields (nested Tokenizables replaced by ``{":key:": <key>}``, other values
+through :mod:`~alchemiscale_like.models.codecs`), plus ``__qualname__``,
+``__module__`` and ``:version:``. Everything needed to recompute a key is in that JSON, so a
 server can verify keys without the classes (see :mod:`.verify`).
 
 Classes register themselves when they are defined. Decoding looks a class up in
@@ -14,7 +14,6 @@ that registry by ``(__module__, __qualname__)`` and never imports anything.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, ClassVar, Self
@@ -23,24 +22,12 @@ import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from alchemiscale_like.errors import UnknownClass, ValidationError
+from alchemiscale_like.models.canonical import canonical_json as canonical_json
 from alchemiscale_like.models.codecs import KEY_TAG, check_dict_key, encode_value, has_codec
 
 _REGISTRY: dict[tuple[str, str], type[Tokenizable]] = {}
 
 META_KEYS = ("__qualname__", "__module__", ":version:")
-
-
-def canonical_json(obj: Any) -> bytes:
-    """The canonical JSON bytes of a JSON-native value (sorted keys, compact, UTF-8)."""
-    try:
-        text = json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"value is not canonical JSON: {exc}") from exc
-    except RecursionError:
-        raise ValidationError("value nests too deeply to be encoded as JSON") from None
-    return text.encode("utf-8")
 
 
 def key_from_keyed_dict(keyed_dict: dict[str, Any]) -> str:

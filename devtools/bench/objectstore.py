@@ -46,10 +46,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from alchemiscale_like.models.canonical import canonical_json
+from alchemiscale_like.models.layout import STORE_LAYOUT
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.storage.objectstore import ObjectStoreSettings
-from alchemiscale_like.storage.objectstore.codec import canonical_json
-from alchemiscale_like.storage.objectstore.layout import unit_file_location
 from alchemiscale_like.storage.objectstore.s3 import S3ObjectStore
 from devtools.bench.common import PeakRSS, log
 from devtools.servers import s3proxy
@@ -110,12 +110,12 @@ def warm_up(store: S3ObjectStore, work: Path) -> None:
     """Let the server's JIT compile its hot paths before anything is measured."""
     source = work / "warm.bin"
     make_file(source, 64 * MIB)
-    for attempt in range(3):
+    for attempt in range(1, 4):
         info = store.put_file(TASK, UNIT, attempt, "warm.bin", source, compress=False)
         store.download_file(info.location, work / "warm.out")
-    for i in range(1000):
-        store.put_unit_result(TASK, UNIT, i, {"i": i})
-        store.get_unit_result(TASK, UNIT, i)
+    for attempt in range(1, 1001):
+        store.put_unit_result(TASK, UNIT, attempt, {"i": attempt})
+        store.get_unit_result(TASK, UNIT, attempt)
     store.delete_task(TASK)
     source.unlink()
     (work / "warm.out").unlink()
@@ -147,14 +147,15 @@ def bench_large(
         dest.unlink()
 
     def run_store(name: str, round_: int) -> None:
-        location = unit_file_location(TASK, UNIT, round_, "large.bin")
+        attempt = round_ + 1  # attempts count from 1
+        relpath = STORE_LAYOUT.unit_file(UNIT, attempt, "large.bin")
         known = sha256 if name == "store_known_sha256" else None
         up, up_rss = timed(
             lambda: store.put_file(
-                TASK, UNIT, round_, "large.bin", source, compress=False, sha256=known
+                TASK, UNIT, attempt, "large.bin", source, compress=False, sha256=known
             )
         )
-        down, down_rss = timed(lambda: store.download_file(location, dest))
+        down, down_rss = timed(lambda: store.download_task_file(TASK, relpath, dest))
         seconds[name]["upload"].append(up)
         seconds[name]["download"].append(down)
         rss["upload"] = max(rss["upload"], up_rss)
@@ -236,11 +237,11 @@ def bench_small(store: S3ObjectStore, settings: ObjectStoreSettings, count: int)
 
     def store_put(indexes: range) -> None:
         for i in indexes:
-            store.put_unit_result(TASK, UNIT, i, results[i])
+            store.put_unit_result(TASK, UNIT, i + 1, results[i])
 
     def store_get(indexes: range) -> None:
         for i in indexes:
-            assert store.get_unit_result(TASK, UNIT, i) == results[i]
+            assert store.get_unit_result(TASK, UNIT, i + 1) == results[i]
 
     def raw_put(indexes: range) -> None:
         for i in indexes:

@@ -17,7 +17,7 @@ from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models import ResultFile, Scope, ScopedKey, validate_file_name
 from alchemiscale_like.models.patterns import check_identifier, check_key, is_sha256
 from alchemiscale_like.models.task import parse_status
-from alchemiscale_like.storage.objectstore import sanitize_name
+from alchemiscale_like.storage.objectstore.layout import check_location
 from alchemiscale_like.storage.objectstore.models import ObjectInfo
 
 KEY = "Task-0123456789abcdef0123456789abcdef"
@@ -59,6 +59,7 @@ VALIDATORS: dict[str, tuple[Callable[[str], object], str, tuple[type[Exception],
     "check_key": (check_key, KEY, (ValidationError,)),
     "check_identifier": (check_identifier, "alice", (ValidationError,)),
     "validate_file_name": (validate_file_name, "traj/frame_1.dcd", (ValidationError,)),
+    "check_location": (check_location, "o/c/p/tasks/x/dag.json.zst", (ValidationError,)),
     "parse_status": (parse_status, "waiting", (ValidationError,)),
     "ResultFile.sha256": (_sha_model, SHA, (PydanticValidationError,)),
     "ObjectInfo.sha256": (_object_info, SHA, (PydanticValidationError,)),
@@ -87,11 +88,13 @@ def test_control_characters_and_whitespace_are_refused(name: str, junk: str, whe
 
 
 @given(junk=st.characters(categories=["Cc"]).map(str))
-def test_store_names_refuse_control_characters(junk: str) -> None:
-    # The object store's name rule allows Unicode and spaces, never control characters.
+def test_store_locations_refuse_control_characters(junk: str) -> None:
+    # Store locations follow the file-name rule: ASCII segments, never control characters.
     for hostile in ("out.dcd" + junk, junk + "out.dcd", "traj/" + junk + "/x", "a\u2028b"):
         with pytest.raises(ValidationError):
-            sanitize_name(hostile)
+            check_location(hostile)
+        with pytest.raises(ValidationError):
+            validate_file_name(hostile)
 
 
 def test_the_reported_trailing_newlines_are_refused() -> None:

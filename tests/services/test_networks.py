@@ -10,6 +10,7 @@ import pytest
 
 from alchemiscale_like.errors import PayloadTooLarge
 from alchemiscale_like.models import Scope
+from alchemiscale_like.models.canonical import canonical_json
 from alchemiscale_like.models.tokenization import Tokenizable
 from alchemiscale_like.services.networks import (
     begin_submission,
@@ -18,7 +19,6 @@ from alchemiscale_like.services.networks import (
     submit_network,
 )
 from alchemiscale_like.services.stores import Stores
-from alchemiscale_like.storage.objectstore.codec import canonical_json
 from alchemiscale_like.storage.objectstore.local import LocalObjectStore
 from tests.storage.statestore.conftest import build_network
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from alchemiscale_like.storage.objectstore.base import ObjectStore
-from alchemiscale_like.storage.objectstore.layout import sanitize_name
 from alchemiscale_like.storage.objectstore.local import LocalObjectStore
 from alchemiscale_like.storage.objectstore.models import FileSource, ListedObject, ObjectInfo
 from alchemiscale_like.storage.objectstore.settings import (
@@ -36,7 +35,6 @@ __all__ = [
     "ObjectStore",
     "ObjectStoreSettings",
     "build_objectstore",
-    "sanitize_name",
 ]
 
 

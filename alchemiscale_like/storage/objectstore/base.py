@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from alchemiscale_like.errors import PayloadTooLarge
+from alchemiscale_like.models.canonical import canonical_json
 from alchemiscale_like.models.compression import DEFAULT_MAX_DECOMPRESSED, compress
+from alchemiscale_like.models.layout import STORE_LAYOUT
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.storage.objectstore import layout
 from alchemiscale_like.storage.objectstore.codec import (
     CHUNK_SIZE,
-    canonical_json,
     sha256_hex,
     should_compress,
     verified_chunks,
@@ -88,7 +89,8 @@ class ObjectStore(ABC):
         A no-op returning the stored object's info if ``key`` already exists.
 
         Raises:
-            ValidationError: ``key`` is not ``ClassName-<32 hex>``.
+            ValidationError: ``key`` is not ``ClassName-<32 hex>``, or ``data`` is not
+                canonical JSON (NaN, infinities, sets, bytes...).
             PayloadTooLarge: the JSON exceeds ``max_json_size``.
             StoreUnavailable: the backing store cannot be reached.
         """
@@ -107,14 +109,15 @@ class ObjectStore(ABC):
         """Whether the content-addressed object ``key`` exists."""
         return self._exists(layout.object_location(key))
 
-    # -- task-scoped structured objects ----------------------------------------------------
+    # -- task-scoped structured objects (relpaths from models.layout.STORE_LAYOUT) ----------
 
     def put_task_json(self, task_sk: ScopedKey, relpath: str, data: Any) -> ObjectInfo:
         """Store JSON-able ``data`` write-once at ``relpath`` inside the Task's folder.
 
         Raises:
             AlreadyExists: the location holds different content.
-            UnsafeFileName: ``relpath`` tries to leave the Task's folder.
+            UnsafeFileName: ``relpath`` breaks the file-name rule (or leaves the folder).
+            ValidationError: ``data`` is not canonical JSON (NaN, infinities, sets...).
         """
         return self._put_json(layout.task_location(task_sk, relpath), data, WriteMode.CREATE)
 
@@ -124,30 +127,47 @@ class ObjectStore(ABC):
 
     def put_dag(self, task_sk: ScopedKey, data: Any) -> ObjectInfo:
         """Store the Task's ProtocolDAG (write-once: a Task has one DAG, ever)."""
-        return self._put_json(layout.dag_location(task_sk), data, WriteMode.CREATE)
+        return self.put_task_json(task_sk, STORE_LAYOUT.dag, data)
 
     def get_dag(self, task_sk: ScopedKey) -> Any:
         """The Task's ProtocolDAG JSON. Raises ``NotFound`` if it was never stored."""
-        return self.get_json(layout.dag_location(task_sk))
+        return self.get_task_json(task_sk, STORE_LAYOUT.dag)
 
     def put_unit_result(
-        self, task_sk: ScopedKey, unit_key: str, attempt: int, data: Any
+        self,
+        task_sk: ScopedKey,
+        unit_key: str,
+        attempt: int,
+        data: Any,
+        *,
+        claim: int | None = None,
     ) -> ObjectInfo:
-        """Store one attempt's ProtocolUnitResult (or failure) of ``unit_key``, write-once."""
-        location = layout.unit_result_location(task_sk, unit_key, attempt)
-        return self._put_json(location, data, WriteMode.CREATE)
+        """Store one attempt's ProtocolUnitResult (or failure) of ``unit_key``, write-once.
 
-    def get_unit_result(self, task_sk: ScopedKey, unit_key: str, attempt: int) -> Any:
-        """One attempt's ProtocolUnitResult JSON of ``unit_key``."""
-        return self.get_json(layout.unit_result_location(task_sk, unit_key, attempt))
+        ``attempt`` (and ``claim``, the claim number it was made under, if any)
+        count from 1; see :meth:`TaskLayout.unit_result
+        <alchemiscale_like.models.layout.TaskLayout.unit_result>`.
+
+        Raises:
+            ValidationError: a bad ``unit_key``, ``attempt`` or ``claim``, or ``data``
+                that is not canonical JSON.
+        """
+        relpath = STORE_LAYOUT.unit_result(unit_key, attempt, claim)
+        return self.put_task_json(task_sk, relpath, data)
+
+    def get_unit_result(
+        self, task_sk: ScopedKey, unit_key: str, attempt: int, *, claim: int | None = None
+    ) -> Any:
+        """One attempt's ProtocolUnitResult JSON of ``unit_key`` (see :meth:`put_unit_result`)."""
+        return self.get_task_json(task_sk, STORE_LAYOUT.unit_result(unit_key, attempt, claim))
 
     def put_dag_result(self, task_sk: ScopedKey, pdr_key: str, data: Any) -> ObjectInfo:
         """Store the final ProtocolDAGResult ``pdr_key`` of the Task, write-once."""
-        return self._put_json(layout.dag_result_location(task_sk, pdr_key), data, WriteMode.CREATE)
+        return self.put_task_json(task_sk, STORE_LAYOUT.dag_result(pdr_key), data)
 
     def get_dag_result(self, task_sk: ScopedKey, pdr_key: str) -> Any:
         """The ProtocolDAGResult JSON ``pdr_key`` of the Task."""
-        return self.get_json(layout.dag_result_location(task_sk, pdr_key))
+        return self.get_task_json(task_sk, STORE_LAYOUT.dag_result(pdr_key))
 
     def get_json(self, location: str) -> Any:
         """The JSON value of the structured object at ``location``.
@@ -182,7 +202,7 @@ class ObjectStore(ABC):
         """Upload a file write-once at ``relpath`` inside the Task's folder (see :meth:`put_file`).
 
         Raises:
-            UnsafeFileName: ``relpath`` tries to leave the Task's folder.
+            UnsafeFileName: ``relpath`` breaks the file-name rule (or leaves the folder).
             AlreadyExists: the location holds different content.
             IntegrityError: ``sha256`` is wrong, or the source changed while uploading.
         """
@@ -221,24 +241,29 @@ class ObjectStore(ABC):
         *,
         compress: bool | None = None,
         sha256: str | None = None,
+        claim: int | None = None,
     ) -> ObjectInfo:
         """Upload a result file of one unit attempt, streaming, write-once.
 
         Args:
-            name: the file's name as the unit gave it; sanitized (no traversal).
+            name: the file's name as the unit gave it (the file-name rule of
+                :func:`~alchemiscale_like.models.filenames.validate_file_name`).
             source: a path or a binary file object (read from its position to its end).
             compress: store zstd-compressed; ``None`` decides by the file's suffix
                 (:data:`~.codec.COMPRESSIBLE_SUFFIXES`).
             sha256: the content's sha256 if the caller knows it; saves a hashing
                 pass and is checked before the object becomes visible.
+            claim: the claim number the attempt was made under, if any (its folder
+                is then ``{attempt}-{claim}``, see ``TaskLayout``).
 
         Raises:
             UnsafeFileName: ``name`` is unsafe.
+            ValidationError: a bad ``unit_key``, ``attempt`` or ``claim``.
             AlreadyExists: the file exists with different content.
             IntegrityError: ``sha256`` is wrong, or the source changed while uploading.
         """
-        location = layout.unit_file_location(task_sk, unit_key, attempt, name)
-        return self._put_file(location, source, compress, sha256, WriteMode.CREATE)
+        relpath = STORE_LAYOUT.unit_file(unit_key, attempt, name, claim)
+        return self.put_task_file(task_sk, relpath, source, compress=compress, sha256=sha256)
 
     def open_file(
         self, location: str, chunk_size: int = CHUNK_SIZE
@@ -302,12 +327,12 @@ class ObjectStore(ABC):
         Readers see the old or the new file, never a mix. ``sha256``, if given,
         is checked before the new file becomes visible.
         """
-        location = layout.checkpoint_location(task_sk, unit_key, name)
+        location = layout.task_location(task_sk, STORE_LAYOUT.checkpoint(unit_key, name))
         return self._put_file(location, source, compress, sha256, WriteMode.OVERWRITE)
 
     def list_checkpoints(self, task_sk: ScopedKey, unit_key: str) -> dict[str, ObjectInfo]:
         """The checkpoint files of ``unit_key``, by name."""
-        prefix = layout.checkpoint_prefix(task_sk, unit_key)
+        prefix = layout.task_folder(task_sk, STORE_LAYOUT.checkpoint_folder(unit_key))
         return {
             entry.location[len(prefix) :]: self._stat(entry.location)
             for entry in self._list(prefix, 1000)
@@ -317,7 +342,7 @@ class ObjectStore(ABC):
         self, task_sk: ScopedKey, unit_key: str, name: str, dest: str | os.PathLike[str]
     ) -> ObjectInfo:
         """Download checkpoint file ``name`` of ``unit_key`` to ``dest`` (see download_file)."""
-        return self.download_file(layout.checkpoint_location(task_sk, unit_key, name), dest)
+        return self.download_task_file(task_sk, STORE_LAYOUT.checkpoint(unit_key, name), dest)
 
     # -- administration --------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""Bytes in and out of the object store: canonical JSON, zstd, sha256 while streaming.
+"""Bytes in and out of the object store: zstd and sha256 while streaming.
+
+(Structured objects are encoded with the one
+:func:`~alchemiscale_like.models.canonical.canonical_json`.)
 
 Everything here works in bounded chunks so a 100 GiB file costs a few MiB of
 memory. The sha256 and size recorded with an object always describe its
@@ -9,9 +12,8 @@ they match what a reader gets back whatever the storage encoding.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
-from typing import IO, Any, Literal, Protocol, cast
+from typing import IO, Literal, Protocol, cast
 
 import zstandard
 
@@ -58,11 +60,6 @@ class Readable(Protocol):
     """Anything with ``read(n)``: a file, an HTTP body, a decompressing reader."""
 
     def read(self, size: int = -1, /) -> bytes: ...
-
-
-def canonical_json(data: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 (design.md, Models)."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def should_compress(name: str) -> bool:

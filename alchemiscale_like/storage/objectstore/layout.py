@@ -1,90 +1,48 @@
-"""Where objects live in the store (design.md, "Object store") and which names are safe.
+"""Where objects live in the store (design.md, "Object store"): the store-relative part.
 
 Every *location* is a ``/``-separated path relative to the store root (the
 bucket prefix on S3, the root folder locally)::
 
-    objects/{key}.json.zst                                        content-addressed
-    {org}/{campaign}/{project}/tasks/{task}/dag.json.zst
-    .../tasks/{task}/units/{unit_key}/{attempt}/result.json.zst
-    .../tasks/{task}/units/{unit_key}/{attempt}/files/{name}
-    .../tasks/{task}/units/{unit_key}/checkpoint/{name}
-    .../tasks/{task}/results/{pdr_key}.json.zst
+    objects/{key}.json.zst                              content-addressed
+    {org}/{campaign}/{project}/tasks/{task}/{relpath}   everything of one Task
 
-Names that come from users (result and checkpoint file names) go through
-:func:`sanitize_name`, which refuses anything that could escape its folder.
+``relpath`` is task-relative and comes from
+:class:`~alchemiscale_like.models.layout.TaskLayout` (``STORE_LAYOUT``): the DAG,
+unit attempts and their files, checkpoints, DAG results. This module only
+joins it to the Task's prefix. Locations follow the one file-name rule of
+:mod:`alchemiscale_like.models.filenames`, with a total length that keeps every
+S3 key within 1024 bytes.
 """
 
 from __future__ import annotations
 
-import re
-
-from alchemiscale_like.errors import UnsafeFileName, ValidationError
+from alchemiscale_like.models.filenames import validate_path
+from alchemiscale_like.models.layout import STORE_JSON_SUFFIX
 from alchemiscale_like.models.patterns import check_key
 from alchemiscale_like.models.scope import ScopedKey
 
-#: Longest accepted path component, in UTF-8 bytes. Filesystems cap names at 255
-#: bytes, and filesystem-backed stores add temporary suffixes to them (S3Proxy
-#: appends 37 characters), so we keep a margin.
-MAX_COMPONENT_BYTES = 200
-#: Longest accepted file name (all components), in UTF-8 bytes. S3 keys may not
-#: exceed 1024 bytes and the task prefix takes some of that.
-MAX_NAME_BYTES = 768
+#: Longest S3 key prefix a store accepts (the prefix inside the bucket).
+MAX_PREFIX_LENGTH = 128
+#: Longest location. S3 keys are at most 1024 bytes, and a store's key prefix (plus its
+#: ``/``) takes up to 129 of them; the same limit holds on every backend.
+MAX_LOCATION_LENGTH = 1024 - MAX_PREFIX_LENGTH - 1
 
-JSON_SUFFIX = ".json.zst"
 OBJECTS_DIR = "objects"
 
-# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_DRIVE_RE = re.compile(r"[A-Za-z]:")
+
+def check_location(location: object) -> str:
+    """Return ``location`` if it is a safe store location, else raise ``UnsafeFileName``."""
+    return validate_path(location, max_length=MAX_LOCATION_LENGTH, what="object location")
 
 
-def sanitize_name(name: str) -> str:
-    """Return ``name`` if it is a safe relative file name, else raise :class:`UnsafeFileName`.
-
-    A safe name is non-empty, relative, ``/``-separated, and each component is
-    neither empty, ``.`` nor ``..``. NUL and other control characters,
-    backslashes, drive letters and over-long names are refused. Nested names
-    such as ``traj/frame_1.dcd`` are allowed.
-    """
-    if not isinstance(name, str):
-        raise UnsafeFileName(f"file name must be a string, not {type(name).__name__}")
-    if name == "":
-        raise UnsafeFileName("file name is empty")
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise UnsafeFileName(f"file name {name!r} is not valid Unicode text") from exc
-    if _CONTROL_RE.search(name):
-        raise UnsafeFileName(f"file name {name!r} contains NUL or control characters")
-    if "\\" in name:
-        raise UnsafeFileName(f"file name {name!r} contains a backslash")
-    if name.startswith("/") or _DRIVE_RE.match(name):
-        raise UnsafeFileName(f"file name {name!r} is absolute; give a relative name")
-    if len(encoded) > MAX_NAME_BYTES:
-        raise UnsafeFileName(f"file name is longer than {MAX_NAME_BYTES} bytes")
-    for part in name.split("/"):
-        if part in ("", ".", ".."):
-            raise UnsafeFileName(
-                f"file name {name!r} has an empty, '.' or '..' component (path traversal)"
-            )
-        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
-            raise UnsafeFileName(
-                f"a component of file name {name[:40]!r}... is over {MAX_COMPONENT_BYTES} bytes"
-            )
-    return name
-
-
-def check_location(location: str) -> str:
-    """Return ``location`` if it is a safe store location (same rules as file names)."""
-    try:
-        return sanitize_name(location)
-    except UnsafeFileName as exc:
-        raise UnsafeFileName(f"unsafe object location: {exc}") from exc
+def check_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is a safe S3 key prefix (no leading or trailing ``/``)."""
+    return validate_path(prefix, max_length=MAX_PREFIX_LENGTH, what="key prefix")
 
 
 def object_location(key: str) -> str:
     """Location of the content-addressed object ``key`` (a network, a transformation...)."""
-    return f"{OBJECTS_DIR}/{check_key(key)}{JSON_SUFFIX}"
+    return f"{OBJECTS_DIR}/{check_key(key)}{STORE_JSON_SUFFIX}"
 
 
 def task_prefix(task_sk: ScopedKey) -> str:
@@ -93,46 +51,23 @@ def task_prefix(task_sk: ScopedKey) -> str:
 
 
 def task_location(task_sk: ScopedKey, relpath: str) -> str:
-    """Location of ``relpath`` (sanitized) inside the Task's folder."""
-    return task_prefix(task_sk) + sanitize_name(relpath)
+    """Location of the task-relative ``relpath`` inside the Task's folder.
+
+    Raises:
+        UnsafeFileName: ``relpath`` breaks the file-name rule, or the whole
+            location is longer than :data:`MAX_LOCATION_LENGTH`.
+    """
+    validate_path(relpath, max_length=MAX_LOCATION_LENGTH, what="task-relative path")
+    return check_location(task_prefix(task_sk) + relpath)
 
 
-def dag_location(task_sk: ScopedKey) -> str:
-    """Location of the Task's ProtocolDAG."""
-    return task_location(task_sk, "dag" + JSON_SUFFIX)
+def task_folder(task_sk: ScopedKey, folder: str) -> str:
+    """Location prefix of the task-relative ``folder`` (which ends with ``/``, as TaskLayout's).
 
-
-def _unit_prefix(task_sk: ScopedKey, unit_key: str) -> str:
-    return f"{task_prefix(task_sk)}units/{check_key(unit_key, 'unit key')}/"
-
-
-def _attempt(attempt: int) -> str:
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-        raise ValidationError(f"attempt must be a non-negative integer, not {attempt!r}")
-    return str(attempt)
-
-
-def unit_result_location(task_sk: ScopedKey, unit_key: str, attempt: int) -> str:
-    """Location of one attempt's ProtocolUnitResult (or failure) of ``unit_key``."""
-    return f"{_unit_prefix(task_sk, unit_key)}{_attempt(attempt)}/result{JSON_SUFFIX}"
-
-
-def unit_file_location(task_sk: ScopedKey, unit_key: str, attempt: int, name: str) -> str:
-    """Location of the result file ``name`` (sanitized) of one attempt of ``unit_key``."""
-    return f"{_unit_prefix(task_sk, unit_key)}{_attempt(attempt)}/files/{sanitize_name(name)}"
-
-
-def checkpoint_prefix(task_sk: ScopedKey, unit_key: str) -> str:
-    """Folder of ``unit_key``'s checkpoint files (ends with ``/``)."""
-    return f"{_unit_prefix(task_sk, unit_key)}checkpoint/"
-
-
-def checkpoint_location(task_sk: ScopedKey, unit_key: str, name: str) -> str:
-    """Location of the checkpoint file ``name`` (sanitized) of ``unit_key``."""
-    return checkpoint_prefix(task_sk, unit_key) + sanitize_name(name)
-
-
-def dag_result_location(task_sk: ScopedKey, pdr_key: str) -> str:
-    """Location of the ProtocolDAGResult ``pdr_key`` of the Task."""
-    key = check_key(pdr_key, "ProtocolDAGResult key")
-    return f"{task_prefix(task_sk)}results/{key}{JSON_SUFFIX}"
+    Raises:
+        UnsafeFileName: ``folder`` breaks the file-name rule.
+        ValueError: ``folder`` does not end with ``/`` (a caller's bug, not bad input).
+    """
+    if not folder.endswith("/"):
+        raise ValueError(f"task-relative folder {folder!r} must end with '/'")
+    return task_location(task_sk, folder[:-1]) + "/"

@@ -40,7 +40,7 @@ from alchemiscale_like.errors import (
 )
 from alchemiscale_like.models.compression import DEFAULT_MAX_DECOMPRESSED
 from alchemiscale_like.storage.objectstore.base import ObjectStore
-from alchemiscale_like.storage.objectstore.layout import check_location
+from alchemiscale_like.storage.objectstore.layout import check_prefix
 from alchemiscale_like.storage.objectstore.models import (
     ListedObject,
     ObjectInfo,
@@ -136,7 +136,9 @@ class S3ObjectStore(ObjectStore):
     Args:
         client: a boto3 S3 client (thread-safe; shared by upload threads).
         bucket: the bucket; it must exist (see :meth:`check`).
-        prefix: key prefix; locations are relative to it.
+        prefix: key prefix; locations are relative to it. At most
+            :data:`~.layout.MAX_PREFIX_LENGTH` characters of the file-name rule's
+            segments, so that every location still fits S3's 1024-byte keys.
         part_size: multipart part size in bytes (raised automatically so a file
             fits in 10,000 parts).
         multipart_threshold: stored sizes above this use multipart uploads, and
@@ -164,7 +166,7 @@ class S3ObjectStore(ObjectStore):
         super().__init__(max_json_size=max_json_size, spool_dir=spool_dir)
         prefix = prefix.strip("/")
         if prefix:
-            check_location(prefix)
+            check_prefix(prefix)
         self._client = client
         self.bucket = bucket
         self.prefix = prefix

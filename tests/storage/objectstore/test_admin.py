@@ -15,7 +15,7 @@ def test_listing_is_paginated_and_ordered(objectstore: ObjectStore) -> None:
     # "f1-x" < "f1.bin/x" < "f1/x": a folder sorts as if its name ended with "/".
     names = [f"f{i:02d}.bin" for i in range(23)] + ["f1.bin/x", "f1/x", "f1-x"]
     locations = [
-        objectstore.put_file(TASK, UNIT, 0, name, io.BytesIO(b"12345")).location for name in names
+        objectstore.put_file(TASK, UNIT, 1, name, io.BytesIO(b"12345")).location for name in names
     ]
     listed = list(objectstore.list_objects(page_size=4))
     assert [o.location for o in listed] == sorted(locations)
@@ -24,8 +24,8 @@ def test_listing_is_paginated_and_ordered(objectstore: ObjectStore) -> None:
 
 def test_listing_by_string_prefix(objectstore: ObjectStore) -> None:
     for name in ["ab", "abx/c", "abc", "b", "a"]:
-        objectstore.put_file(TASK, UNIT, 0, name, io.BytesIO(b"x"))
-    folder = objectstore.put_file(TASK, UNIT, 0, "z", io.BytesIO(b"x")).location[:-1]
+        objectstore.put_file(TASK, UNIT, 1, name, io.BytesIO(b"x"))
+    folder = objectstore.put_file(TASK, UNIT, 1, "z", io.BytesIO(b"x")).location[:-1]
     assert [o.location[len(folder) :] for o in objectstore.list_objects(folder + "ab")] == [
         "ab",
         "abc",
@@ -40,8 +40,8 @@ def test_listing_by_string_prefix(objectstore: ObjectStore) -> None:
 def test_delete_task(objectstore: ObjectStore) -> None:
     network = objectstore.put_object(f"AlchemicalNetwork-{'4' * 32}", {"n": 1})
     objectstore.put_dag(TASK, {"units": []})
-    objectstore.put_unit_result(TASK, UNIT, 0, {"ok": True})
-    objectstore.put_file(TASK, UNIT, 0, "a/b.bin", io.BytesIO(b"data"))
+    objectstore.put_unit_result(TASK, UNIT, 1, {"ok": True})
+    objectstore.put_file(TASK, UNIT, 1, "a/b.bin", io.BytesIO(b"data"))
     objectstore.put_checkpoint(TASK, UNIT, "state.chk", io.BytesIO(b"chk"))
     kept = objectstore.put_dag(OTHER_TASK, {"units": []})
     assert objectstore.delete_task(TASK) == 4
@@ -57,7 +57,9 @@ def test_delete_task(objectstore: ObjectStore) -> None:
 def test_delete_many(objectstore: ObjectStore) -> None:
     # More than one S3 DeleteObjects batch (1000 keys).
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: objectstore.put_unit_result(TASK, UNIT, i, {"i": i}), range(1005)))
+        list(
+            pool.map(lambda i: objectstore.put_unit_result(TASK, UNIT, i, {"i": i}), range(1, 1006))
+        )
     assert objectstore.delete_task(TASK) == 1005
     assert list(objectstore.list_objects()) == []
 

@@ -47,7 +47,7 @@ def test_concurrent_writers_of_one_content_addressed_key(objectstore: ObjectStor
 
 def test_concurrent_writers_of_same_file_content(objectstore: ObjectStore) -> None:
     data = b"identical bytes " * 10_000
-    results = _race(lambda _: objectstore.put_file(TASK, UNIT, 0, "same.bin", io.BytesIO(data)))
+    results = _race(lambda _: objectstore.put_file(TASK, UNIT, 1, "same.bin", io.BytesIO(data)))
     assert all(isinstance(r, ObjectInfo) for r in results), results
     info = results[0]
     assert isinstance(info, ObjectInfo)

@@ -34,9 +34,9 @@ def test_file_round_trip(
     data = b"line of text 0123456789\n" * 50_000 + os.urandom(1000)
     source = tmp_path / "source"
     source.write_bytes(data)
-    info = objectstore.put_file(TASK, UNIT, 0, name, source, compress=compress)
+    info = objectstore.put_file(TASK, UNIT, 1, name, source, compress=compress)
     assert (info.sha256, info.size, info.encoding) == (_sha(data), len(data), encoding)
-    assert info.location.endswith(f"/units/{UNIT}/0/files/{name}")
+    assert info.location.endswith(f"/units/{UNIT}/1/files/{name}")
     assert info.name == name.rsplit("/", 1)[-1]
     assert objectstore.stat(info.location) == info
     chunks = list(objectstore.open_file(info.location, chunk_size=64 * 1024))
@@ -50,7 +50,7 @@ def test_file_round_trip(
 
 def test_sources_file_object_and_pipe(objectstore: ObjectStore) -> None:
     data = os.urandom(300_000)
-    from_fileobj = objectstore.put_file(TASK, UNIT, 0, "a.bin", io.BytesIO(data))
+    from_fileobj = objectstore.put_file(TASK, UNIT, 1, "a.bin", io.BytesIO(data))
     read_fd, write_fd = os.pipe()
 
     def feed() -> None:
@@ -60,7 +60,7 @@ def test_sources_file_object_and_pipe(objectstore: ObjectStore) -> None:
     writer = threading.Thread(target=feed)
     writer.start()
     with os.fdopen(read_fd, "rb") as pipe:
-        from_pipe = objectstore.put_file(TASK, UNIT, 0, "b.bin", pipe)
+        from_pipe = objectstore.put_file(TASK, UNIT, 1, "b.bin", pipe)
     writer.join()
     assert from_fileobj.sha256 == from_pipe.sha256 == _sha(data)
     assert b"".join(objectstore.open_file(from_pipe.location)) == data
@@ -69,12 +69,12 @@ def test_sources_file_object_and_pipe(objectstore: ObjectStore) -> None:
 def test_file_object_is_read_from_its_position(objectstore: ObjectStore) -> None:
     source = io.BytesIO(b"HEADER" + b"payload")
     source.seek(6)
-    info = objectstore.put_file(TASK, UNIT, 0, "p.bin", source)
+    info = objectstore.put_file(TASK, UNIT, 1, "p.bin", source)
     assert b"".join(objectstore.open_file(info.location)) == b"payload"
 
 
 def test_empty_file(objectstore: ObjectStore, tmp_path: Path) -> None:
-    info = objectstore.put_file(TASK, UNIT, 0, "empty.txt", io.BytesIO(b""))
+    info = objectstore.put_file(TASK, UNIT, 1, "empty.txt", io.BytesIO(b""))
     assert info.size == 0
     assert b"".join(objectstore.open_file(info.location)) == b""
     objectstore.download_file(info.location, tmp_path / "empty")
@@ -84,11 +84,11 @@ def test_empty_file(objectstore: ObjectStore, tmp_path: Path) -> None:
 def test_known_sha256_is_checked(backend: Backend) -> None:
     store = backend.store
     data = b"x" * 1000
-    info = store.put_file(TASK, UNIT, 0, "ok.bin", io.BytesIO(data), sha256=_sha(data))
+    info = store.put_file(TASK, UNIT, 1, "ok.bin", io.BytesIO(data), sha256=_sha(data))
     assert info.sha256 == _sha(data)
     for name in ["bad.bin", "bad.txt"]:  # stored as-is, compressed
         with pytest.raises(IntegrityError):
-            store.put_file(TASK, UNIT, 0, name, io.BytesIO(data), sha256=_sha(b"other"))
+            store.put_file(TASK, UNIT, 1, name, io.BytesIO(data), sha256=_sha(b"other"))
         with pytest.raises(NotFound):
             store.stat(info.location.replace("ok.bin", name))
     assert backend.leftovers() == []
@@ -100,21 +100,21 @@ def test_known_sha256_of_a_file_on_disk(backend: Backend, tmp_path: Path, size: 
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     with pytest.raises(IntegrityError):
-        backend.store.put_file(TASK, UNIT, 0, "f.bin", path, sha256=_sha(b"wrong"))
+        backend.store.put_file(TASK, UNIT, 1, "f.bin", path, sha256=_sha(b"wrong"))
     assert list(backend.store.list_objects()) == []
     assert backend.leftovers() == []
-    info = backend.store.put_file(TASK, UNIT, 0, "f.bin", path, sha256=_sha(data))
+    info = backend.store.put_file(TASK, UNIT, 1, "f.bin", path, sha256=_sha(data))
     assert b"".join(backend.store.open_file(info.location)) == data
 
 
 def test_result_files_are_write_once(objectstore: ObjectStore) -> None:
-    info = objectstore.put_file(TASK, UNIT, 0, "out.bin", io.BytesIO(b"first"))
-    assert objectstore.put_file(TASK, UNIT, 0, "out.bin", io.BytesIO(b"first")) == info
+    info = objectstore.put_file(TASK, UNIT, 1, "out.bin", io.BytesIO(b"first"))
+    assert objectstore.put_file(TASK, UNIT, 1, "out.bin", io.BytesIO(b"first")) == info
     with pytest.raises(AlreadyExists):
-        objectstore.put_file(TASK, UNIT, 0, "out.bin", io.BytesIO(b"second"))
+        objectstore.put_file(TASK, UNIT, 1, "out.bin", io.BytesIO(b"second"))
     assert b"".join(objectstore.open_file(info.location)) == b"first"
     # Another attempt of the unit has its own folder.
-    other = objectstore.put_file(TASK, UNIT, 1, "out.bin", io.BytesIO(b"second"))
+    other = objectstore.put_file(TASK, UNIT, 2, "out.bin", io.BytesIO(b"second"))
     assert other.location != info.location
 
 
@@ -148,7 +148,7 @@ def test_checkpoints_overwrite_atomically(objectstore: ObjectStore, tmp_path: Pa
 
 
 def test_open_file_closed_early(objectstore: ObjectStore) -> None:
-    info = objectstore.put_file(TASK, UNIT, 0, "big.bin", io.BytesIO(os.urandom(3 << 20)))
+    info = objectstore.put_file(TASK, UNIT, 1, "big.bin", io.BytesIO(os.urandom(3 << 20)))
     chunks = objectstore.open_file(info.location, chunk_size=1 << 20)
     assert len(next(chunks)) == 1 << 20
     chunks.close()

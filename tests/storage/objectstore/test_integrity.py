@@ -30,7 +30,7 @@ def _append(data: bytes) -> bytes:
 def test_corrupt_raw_file(backend: Backend, tmp_path: Path, mutate: object) -> None:
     store = backend.store
     data = os.urandom(200_000)
-    info = store.put_file(TASK, UNIT, 0, "data.bin", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "data.bin", io.BytesIO(data))
     backend.tamper(info.location, mutate)  # type: ignore[arg-type]
     with pytest.raises(IntegrityError, match=r"data\.bin"):
         b"".join(store.open_file(info.location))
@@ -52,7 +52,7 @@ def test_corrupt_structured_object(backend: Backend, mutate: object) -> None:
 
 def test_corrupt_zstd_frame_header(backend: Backend) -> None:
     store = backend.store
-    info = store.put_file(TASK, UNIT, 0, "out.txt", io.BytesIO(b"text\n" * 10_000))
+    info = store.put_file(TASK, UNIT, 1, "out.txt", io.BytesIO(b"text\n" * 10_000))
     assert info.encoding == "zstd"
     backend.tamper(info.location)  # flips the first byte: the zstd magic number
     with pytest.raises(IntegrityError, match="zstd"):
@@ -63,7 +63,7 @@ def test_corrupt_compressed_file_body(backend: Backend) -> None:
     store = backend.store
     # Hard-to-compress content, so the flipped byte lands in literal data.
     data = os.urandom(50_000).hex().encode()
-    info = store.put_file(TASK, UNIT, 0, "out.txt", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "out.txt", io.BytesIO(data))
     backend.tamper(info.location, lambda b: b[:5000] + bytes([b[5000] ^ 0x10]) + b[5001:])
     with pytest.raises(IntegrityError):
         b"".join(store.open_file(info.location))
@@ -115,7 +115,7 @@ class _ChangingFile(io.RawIOBase):
 def test_source_changing_during_upload_is_refused(backend: Backend, size: int) -> None:
     store = backend.store
     with pytest.raises(IntegrityError, match="changed"):
-        store.put_file(TASK, UNIT, 0, "racy.bin", io.BufferedReader(_ChangingFile(size)))
+        store.put_file(TASK, UNIT, 1, "racy.bin", io.BufferedReader(_ChangingFile(size)))
     assert list(store.list_objects()) == []
     assert backend.leftovers() == []
 
@@ -141,6 +141,6 @@ def test_file_modified_during_upload_is_refused(
     path = tmp_path / "growing.bin"
     path.write_bytes(os.urandom(size))
     with _GrowsOnRewind(path) as source, pytest.raises(IntegrityError, match="modified"):
-        backend.store.put_file(TASK, UNIT, 0, "growing.bin", source)
+        backend.store.put_file(TASK, UNIT, 1, "growing.bin", source)
     assert list(backend.store.list_objects()) == []
     assert backend.leftovers() == []

@@ -24,7 +24,7 @@ def _parse(url: str, base: str) -> tuple[str, int, str]:
 
 def test_presigned_url_is_verified_by_the_api(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path, url_base="https://api.example/objectstore", signing_key=b"k")
-    info = store.put_file(TASK, UNIT, 0, "dir/a file.bin", io.BytesIO(b"bytes"))
+    info = store.put_file(TASK, UNIT, 1, "dir/a_file.bin", io.BytesIO(b"bytes"))
     location, expires_at, signature = _parse(
         store.presigned_url(info.location, expires=60), "https://api.example/objectstore"
     )
@@ -43,7 +43,7 @@ def test_presigned_url_is_verified_by_the_api(tmp_path: Path) -> None:
 
 def test_presigned_url_expires(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path)
-    info = store.put_file(TASK, UNIT, 0, "a.bin", io.BytesIO(b"bytes"))
+    info = store.put_file(TASK, UNIT, 1, "a.bin", io.BytesIO(b"bytes"))
     location, expires_at, signature = _parse(store.presigned_url(info.location, 0), "/objectstore")
     time.sleep(1.1)
     with pytest.raises(Forbidden, match="expired"):
@@ -52,7 +52,7 @@ def test_presigned_url_expires(tmp_path: Path) -> None:
 
 def test_on_disk_format(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path)
-    info = store.put_file(TASK, UNIT, 0, "a.bin", io.BytesIO(b"payload"))
+    info = store.put_file(TASK, UNIT, 1, "a.bin", io.BytesIO(b"payload"))
     raw = (tmp_path / info.location).read_bytes()
     assert raw.startswith(b"payload")
     assert len(raw) == len(b"payload") + FOOTER_SIZE
@@ -62,7 +62,7 @@ def test_on_disk_format(tmp_path: Path) -> None:
 
 def test_no_temporary_files_remain(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path)
-    store.put_file(TASK, UNIT, 0, "a.txt", io.BytesIO(b"compressed " * 100))
+    store.put_file(TASK, UNIT, 1, "a.txt", io.BytesIO(b"compressed " * 100))
     store.put_checkpoint(TASK, UNIT, "c.bin", io.BytesIO(b"1"))
     store.put_checkpoint(TASK, UNIT, "c.bin", io.BytesIO(b"2"))
     store.check()

@@ -15,8 +15,13 @@ import pytest
 import requests
 import zstandard
 
-from alchemiscale_like.errors import AlreadyExists, NotFound, StoreUnavailable
+from alchemiscale_like.errors import AlreadyExists, NotFound, StoreUnavailable, UnsafeFileName
 from alchemiscale_like.storage.objectstore import build_objectstore
+from alchemiscale_like.storage.objectstore.layout import (
+    MAX_LOCATION_LENGTH,
+    MAX_PREFIX_LENGTH,
+    task_prefix,
+)
 from alchemiscale_like.storage.objectstore.s3 import S3ObjectStore
 from devtools.servers.common import free_port
 from tests.fixtures.s3_server import S3TestServer
@@ -32,7 +37,7 @@ def store(s3_server: S3TestServer, s3_prefix: str) -> S3ObjectStore:
 
 def test_presigned_url_serves_the_file(store: S3ObjectStore) -> None:
     data = os.urandom(3 * MIB)
-    info = store.put_file(TASK, UNIT, 0, "traj.dcd", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "traj.dcd", io.BytesIO(data))
     response = requests.get(store.presigned_url(info.location, expires=60), timeout=30)
     assert response.status_code == 200
     assert response.content == data
@@ -41,7 +46,7 @@ def test_presigned_url_serves_the_file(store: S3ObjectStore) -> None:
 
 def test_presigned_url_of_compressed_file(store: S3ObjectStore) -> None:
     data = b"ATOM      1  N   ALA A   1\n" * 5000
-    info = store.put_file(TASK, UNIT, 0, "system.pdb", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "system.pdb", io.BytesIO(data))
     response = requests.get(store.presigned_url(info.location), timeout=30, stream=True)
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == "zstd"
@@ -50,7 +55,7 @@ def test_presigned_url_of_compressed_file(store: S3ObjectStore) -> None:
 
 
 def test_presigned_url_expires(store: S3ObjectStore) -> None:
-    info = store.put_file(TASK, UNIT, 0, "x.bin", io.BytesIO(b"x"))
+    info = store.put_file(TASK, UNIT, 1, "x.bin", io.BytesIO(b"x"))
     url = store.presigned_url(info.location, expires=1)
     time.sleep(2.1)
     assert requests.get(url, timeout=30).status_code == 403
@@ -65,6 +70,37 @@ def test_metadata_travels_with_the_object(store: S3ObjectStore, s3_server: S3Tes
     assert head["ContentEncoding"] == "zstd"
 
 
+def test_the_longest_location_under_the_longest_prefix_is_a_valid_s3_key(
+    s3_server: S3TestServer, s3_prefix: str
+) -> None:
+    # S3 keys are at most 1024 bytes: prefix, "/", location.
+    assert MAX_PREFIX_LENGTH + 1 + MAX_LOCATION_LENGTH == 1024
+    prefix = s3_prefix + "/" + "p" * (MAX_PREFIX_LENGTH - len(s3_prefix) - 1)
+    store = S3ObjectStore.from_settings(s3_server.settings(prefix))
+    room = MAX_LOCATION_LENGTH - len(task_prefix(TASK))
+    full_segments = (room - 1) // 200
+    relpath = ("r" * 199 + "/") * full_segments + "s" * (room - 200 * full_segments)
+    info = store.put_task_file(TASK, relpath, io.BytesIO(b"longest"))
+    assert len(f"{store.prefix}/{info.location}".encode()) == 1024
+    head = s3_server.client().head_object(
+        Bucket=s3_server.bucket, Key=f"{store.prefix}/{info.location}"
+    )
+    assert head["Metadata"]["sha256"] == info.sha256
+    assert b"".join(store.open_task_file(TASK, relpath)) == b"longest"
+    with pytest.raises(UnsafeFileName):
+        store.put_task_file(TASK, relpath + "s", io.BytesIO(b"too long"))
+    with pytest.raises(UnsafeFileName):
+        store.stat(info.location + "s")
+
+
+@pytest.mark.parametrize(
+    "prefix", ["p" * (MAX_PREFIX_LENGTH + 1), "a/../b", "ü", "a b", "a\\b", "a//b"]
+)
+def test_unsafe_or_long_prefixes_are_refused(s3_server: S3TestServer, prefix: str) -> None:
+    with pytest.raises(UnsafeFileName):
+        S3ObjectStore.from_settings(s3_server.settings(prefix))
+
+
 def test_large_files_use_multipart_and_stay_write_once(
     s3_server: S3TestServer, s3_prefix: str, tmp_path: Path
 ) -> None:
@@ -74,14 +110,14 @@ def test_large_files_use_multipart_and_stay_write_once(
     data = os.urandom(11 * MIB)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     key = f"{store.prefix}/{info.location}"
     head = s3_server.client().head_object(Bucket=s3_server.bucket, Key=key)
     assert head["ETag"].endswith('-3"')  # 5 + 5 + 1 MiB parts
-    assert store.put_file(TASK, UNIT, 0, "big.bin", source) == info
+    assert store.put_file(TASK, UNIT, 1, "big.bin", source) == info
     source.write_bytes(data[:-1] + b"!")
     with pytest.raises(AlreadyExists):
-        store.put_file(TASK, UNIT, 0, "big.bin", source)
+        store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert hashlib.sha256(b"".join(store.open_file(info.location))).hexdigest() == info.sha256
     # A checkpoint may be replaced, also by multipart.
     store.put_checkpoint(TASK, UNIT, "state.chk", io.BytesIO(data))
@@ -130,7 +166,7 @@ def test_unreachable_server_raises_store_unavailable(s3_server: S3TestServer) ->
     for call in [
         lambda: store.put_object(f"Thing-{'0' * 32}", {}),
         lambda: store.get_object(f"Thing-{'0' * 32}"),
-        lambda: store.put_file(TASK, UNIT, 0, "f.bin", io.BytesIO(b"f")),
+        lambda: store.put_file(TASK, UNIT, 1, "f.bin", io.BytesIO(b"f")),
         lambda: list(store.list_objects()),
         store.check,
     ]:
@@ -155,7 +191,7 @@ def test_a_failing_server_is_tried_a_bounded_number_of_times(
     for call in [
         lambda: store.put_object(f"Thing-{'0' * 32}", {}),
         lambda: store.get_object(f"Thing-{'0' * 32}"),
-        lambda: store.put_file(TASK, UNIT, 0, "f.bin", io.BytesIO(b"f")),
+        lambda: store.put_file(TASK, UNIT, 1, "f.bin", io.BytesIO(b"f")),
         lambda: list(store.list_objects()),
         store.check,
     ]:

@@ -84,7 +84,7 @@ def test_a_failed_part_is_sent_again(
 ) -> None:
     # As if botocore's own retries of part 2 had all failed.
     client.inject("upload_part", fault, when=part(2))
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert client.calls["upload_part"] == 5  # 4 parts, one of them twice
     assert_stored(store, client, info.location, data)
 
@@ -95,7 +95,7 @@ def test_a_lost_completion_answer_is_recovered(
     # The server assembled the object but the client timed out: a second
     # CompleteMultipartUpload would find the parts gone (InvalidPart).
     client.inject("complete_multipart_upload", answer_lost)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert client.calls["complete_multipart_upload"] == 1
     assert store.stat(info.location) == info
     assert_stored(store, client, info.location, data)
@@ -123,7 +123,7 @@ def test_a_part_replaced_on_the_server_is_sent_again(
     # The server answers the completion with InvalidPart (part 3's ETag differs);
     # ListParts shows which part, and only that one is sent again.
     client.inject("complete_multipart_upload", replace_part(client, 3))
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert client.calls["upload_part"] == 5
     assert client.calls["create_multipart_upload"] == 1
     assert_stored(store, client, info.location, data)
@@ -157,7 +157,7 @@ def test_a_vanished_upload_is_restarted_once(
     store: S3ObjectStore, client: FaultyClient, source: Path, data: bytes
 ) -> None:
     client.inject("complete_multipart_upload", abort_first(client))
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert client.calls["create_multipart_upload"] == 2
     assert client.calls["upload_part"] == 8
     assert_stored(store, client, info.location, data)
@@ -168,7 +168,7 @@ def test_an_upload_lost_twice_fails_and_leaves_nothing(
 ) -> None:
     client.inject("complete_multipart_upload", abort_first(client), times=2)
     with pytest.raises(StoreUnavailable, match="failed twice"):
-        store.put_file(TASK, UNIT, 0, "big.bin", source)
+        store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert client.calls["create_multipart_upload"] == 2
     assert list(store.list_objects()) == []  # nothing published
     uploads = client.real.list_multipart_uploads(Bucket=store.bucket, Prefix=f"{store.prefix}/")
@@ -189,6 +189,6 @@ def test_a_part_body_cut_short_is_sent_again_from_its_start(
         raise ConnectionClosedError(endpoint_url=request.url)
 
     client.real.meta.events.register_first("before-send.s3.UploadPart", drop_mid_body)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert cut == [MIB]
     assert_stored(store, client, info.location, data)

@@ -52,7 +52,7 @@ def test_a_large_file_is_downloaded_by_ranges(
     store: S3ObjectStore, client: FaultyClient, tmp_path: Path
 ) -> None:
     data = os.urandom(SIZE)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "big.bin", io.BytesIO(data))
     dest = tmp_path / "out" / "big.bin"
     assert store.download_file(info.location, dest) == info
     assert dest.read_bytes() == data
@@ -64,7 +64,7 @@ def test_a_compressed_large_file_is_streamed_whole(
     store: S3ObjectStore, client: FaultyClient, tmp_path: Path
 ) -> None:
     data = os.urandom(SIZE)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", io.BytesIO(data), compress=True)
+    info = store.put_file(TASK, UNIT, 1, "big.bin", io.BytesIO(data), compress=True)
     assert store.download_file(info.location, tmp_path / "big.bin") == info
     assert (tmp_path / "big.bin").read_bytes() == data
     assert ranges_asked(client) == 1  # zstd: one stream, decompressed in order
@@ -95,7 +95,7 @@ def test_a_range_cut_short_is_resumed_where_it_stopped(
     store: S3ObjectStore, client: FaultyClient, tmp_path: Path
 ) -> None:
     data = os.urandom(SIZE)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "big.bin", io.BytesIO(data))
     client.inject(
         "get_object", cut_after_one_read, when=lambda kw: kw["Range"] == "bytes=0-5242879"
     )
@@ -127,7 +127,7 @@ def test_corrupt_large_file_is_refused_and_leaves_nothing(
     store: S3ObjectStore, s3_server: S3TestServer, tmp_path: Path
 ) -> None:
     data = os.urandom(SIZE)
-    info = store.put_file(TASK, UNIT, 0, "big.bin", io.BytesIO(data))
+    info = store.put_file(TASK, UNIT, 1, "big.bin", io.BytesIO(data))
     raw = s3_server.client()
     key = f"{store.prefix}/{info.location}"
     metadata = raw.head_object(Bucket=s3_server.bucket, Key=key)["Metadata"]

@@ -78,7 +78,7 @@ def test_local_store_works_without_boto3(tmp_path: Path) -> None:
         from alchemiscale_like.models.scope import ScopedKey
         store = build_objectstore()
         task = ScopedKey.from_str("Task-{"a" * 32}-o-c-p")
-        info = store.put_file(task, "Unit-{"b" * 32}", 0, "f.bin", io.BytesIO(b"ok"))
+        info = store.put_file(task, "Unit-{"b" * 32}", 1, "f.bin", io.BytesIO(b"ok"))
         assert b"".join(store.open_file(info.location)) == b"ok"
         assert "botocore" not in sys.modules
         """

@@ -44,7 +44,7 @@ def _round_trip(store: ObjectStore, tmp_path: Path, size: int) -> dict[str, int]
     """
     warm = tmp_path / "warm.bin"
     _write_big_file(warm, 65 * MIB)
-    warm_info = store.put_file(TASK, UNIT, 1, "warm.bin", warm)
+    warm_info = store.put_file(TASK, UNIT, 2, "warm.bin", warm)
     store.download_file(warm_info.location, tmp_path / "warm.out")
     for path in (warm, tmp_path / "warm.out"):
         path.unlink()
@@ -53,7 +53,7 @@ def _round_trip(store: ObjectStore, tmp_path: Path, size: int) -> dict[str, int]
     sha = _write_big_file(source, size)
 
     with PeakRSS().watching() as upload:
-        info = store.put_file(TASK, UNIT, 0, "big.bin", source)
+        info = store.put_file(TASK, UNIT, 1, "big.bin", source)
     assert (info.sha256, info.size, info.encoding) == (sha, size, "identity")
     source.unlink()  # what follows must come from the store
 
