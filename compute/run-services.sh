@@ -5,7 +5,8 @@
 #
 # Every job template in this folder ends by exec-ing this script. It
 #   * starts N services (`alchemiscale-like compute synchronous -c FILE`), each with its own
-#     ALCHEMISCALE_LIKE_COMPUTE_SERVICE_SUFFIX and its own scratch folder;
+#     ALCHEMISCALE_LIKE_COMPUTE_SERVICE_SUFFIX and its own scratch folder, and one file cache
+#     folder for all of them (ALCHEMISCALE_LIKE_COMPUTE_CACHE_DIR, default: scratch base/cache);
 #   * passes the time the job has left, minus a reserve, as ALCHEMISCALE_LIKE_COMPUTE_MAX_TIME,
 #     so each service stops claiming, releases its tasks and exits before the walltime;
 #   * turns SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 into one SIGTERM per service (a clean stop:
@@ -257,6 +258,7 @@ main() {
         settings=(
             "ALCHEMISCALE_LIKE_COMPUTE_SERVICE_SUFFIX=$suffix"
             "ALCHEMISCALE_LIKE_COMPUTE_SCRATCH_DIR=$scratch"
+            "ALCHEMISCALE_LIKE_COMPUTE_CACHE_DIR=${ALCHEMISCALE_LIKE_COMPUTE_CACHE_DIR:-$scratch_base/cache}"
         )
         [[ -z $log_dir ]] || settings+=("ALCHEMISCALE_LIKE_COMPUTE_LOG_FILE=$log_dir/$suffix.log")
         # SIGUSR1/2 ignored in the service: a scheduler that sends its warning signal to every

@@ -9,6 +9,8 @@ Example ``service.yaml``::
     tasks_per_claim: 1
     max_time: 11h30m
     scratch_dir: /scratch/$USER/alchemiscale-like
+    cache_dir: /scratch/$USER/alchemiscale-like-cache   # shared by the node's services
+    cache_max_bytes: 20GiB
     execution: processes
     max_workers: 4
 """
@@ -26,6 +28,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.execution.cache import NodeFileCache
 from alchemiscale_like.execution.dag_executor import validate_scheduler_address
 from alchemiscale_like.models.scope import Scope
 
@@ -46,6 +49,32 @@ def parse_duration(value: object) -> float | None:
 
 
 Duration = Annotated[float | None, pydantic.BeforeValidator(parse_duration)]
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1} | {
+    f"{prefix}{infix}b": base**power
+    for power, prefix in enumerate("kmgt", start=1)
+    for infix, base in (("", 1000), ("i", 1024))
+}
+
+
+def parse_size(value: object) -> object:
+    """Bytes in ``value``: a whole number, or text like ``50GiB``, ``500MB``, ``1.5TiB``.
+
+    ``KB``/``MB``/``GB``/``TB`` are powers of 1000, ``KiB``/``MiB``/``GiB``/``TiB`` of
+    1024. Anything else is left for the field's own check.
+    """
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"a size must be a number of bytes or like '50GiB', not {value!r}")
+    number, unit = match.groups()
+    scale = _SIZE_UNITS[(unit or "").lower()]
+    return int(number) * scale if number.isdigit() else int(float(number) * scale)
+
+
+Size = Annotated[int, Field(ge=0), pydantic.BeforeValidator(parse_size)]
 
 
 class ComputeServiceSettings(BaseSettings):
@@ -92,9 +121,17 @@ class ComputeServiceSettings(BaseSettings):
     checkpoint_interval: Annotated[float, Field(gt=0)] = 120.0
     """Seconds between uploads of the checkpoints of running units."""
     scratch_dir: Path = Path("alchemiscale-like-scratch")
-    """Working folders, checkpoints and the file cache of this node."""
-    cache_max_bytes: Annotated[int, Field(ge=0)] = 50 * 1024**3
-    """Size cap of the node's file cache (least recently used files go first)."""
+    """This service's task folders and checkpoints (and the file cache, by default)."""
+    cache_dir: Path | None = None
+    """The node's file cache (default: ``scratch_dir/cache``). Services that name the
+    same folder share it: a file one of them produced or downloaded is not downloaded
+    again by the others. Best on the node's local disk, on the filesystem of
+    ``scratch_dir`` (files are then hard-linked into task folders, not copied)."""
+    cache_max_bytes: Size = 50 * 1024**3
+    """Size cap of the node's file cache, in bytes or like ``50GiB``. Above it the least
+    recently used files are evicted, down to 90% of the cap. ``0`` turns the node cache
+    off: each task downloads what it needs (once) into its own folder, and nothing is
+    kept for later tasks."""
     execution: Literal["inprocess", "processes", "dask"] = "inprocess"
     """Where units run: in this process, independent units in a local process pool, or on a
     Dask cluster (``pip install 'alchemiscale-like[dask]'``)."""
@@ -117,7 +154,7 @@ class ComputeServiceSettings(BaseSettings):
     log_file: Path | None = None
     """Log to this file instead of stderr."""
 
-    @field_validator("key_file", "scratch_dir", "log_file", mode="before")
+    @field_validator("key_file", "scratch_dir", "cache_dir", "log_file", mode="before")
     @classmethod
     def _expand(cls, value: object) -> object:
         # '~' and $VARIABLES, as a job script would expand them: '/scratch/$USER/...'.
@@ -143,6 +180,17 @@ class ComputeServiceSettings(BaseSettings):
                 raise ValueError("'scheduler' is only used with 'execution: dask'")
             validate_scheduler_address(self.scheduler)
         return self
+
+    @property
+    def file_cache_dir(self) -> Path:
+        """The node's file cache folder: ``cache_dir``, else ``scratch_dir/cache``."""
+        return self.cache_dir if self.cache_dir is not None else self.scratch_dir / "cache"
+
+    def file_cache(self) -> NodeFileCache | None:
+        """The node's file cache these settings describe (None with ``cache_max_bytes: 0``)."""
+        if self.cache_max_bytes == 0:
+            return None
+        return NodeFileCache(self.file_cache_dir, self.cache_max_bytes)
 
     def read_key(self) -> str:
         """The identity's key (from ``key`` or the first line of ``key_file``)."""

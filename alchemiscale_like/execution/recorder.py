@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from alchemiscale_like.errors import UnitInterrupted
+from alchemiscale_like.execution.cache import NodeFileCache
 from alchemiscale_like.execution.dag_executor import (
     DAGExecutor,
     ExecutionModel,
@@ -82,14 +83,18 @@ def run_recorded(
     seed: int | None = None,
     claim: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    file_cache: NodeFileCache | None = None,
 ) -> ProtocolDAGResult | None:
     """Run (or resume) one Task of ``transformation`` and record everything with ``recorder``.
 
     ``workdir`` holds scratch, shared and permanent folders, checkpoints and the
-    file cache of this node. ``claim`` is the compute service's claim number
-    (None for a local run). ``should_stop`` is polled between units; a stopped
-    run returns its partial result without finishing it, and so does a run whose
-    unit in flight saved a checkpoint and stopped on request (returns None then).
+    run's own files (``workdir/cache``). ``claim`` is the compute service's claim
+    number (None for a local run). ``should_stop`` is polled between units; a
+    stopped run returns its partial result without finishing it, and so does a run
+    whose unit in flight saved a checkpoint and stopped on request (returns None
+    then). ``file_cache`` is the node's cache shared across tasks (a compute
+    service's): upstream files are looked up there before a download, and every
+    file this run produces or downloads goes there once it is recorded.
     """
     dag = recorder.load_or_create_dag(transformation, seed)
     previous = recorder.previous_results()
@@ -97,7 +102,13 @@ def run_recorded(
     recorder.restore_checkpoints(
         [u.key for u in dag.protocol_units if u.key not in done], workdir / "checkpoints"
     )
-    fetcher = FileFetcher(workdir / "cache", download=recorder.download)
+    fetcher = FileFetcher(workdir / "cache", download=recorder.download, node_cache=file_cache)
+
+    def record(result: ProtocolUnitResult, files: dict[str, Path]) -> None:
+        recorder.persist(result, files)
+        for ref in result.files:
+            fetcher.share(ref, files[ref.location])
+
     executor = DAGExecutor(
         UnitExecutor(workdir / "work", workdir / "checkpoints", fetcher, claim),
         model=options.model,
@@ -113,9 +124,7 @@ def run_recorded(
         sum(r.ok() for r in previous),
     )
     try:
-        dag_result = executor.execute(
-            dag, previous, on_unit_result=recorder.persist, should_stop=should_stop
-        )
+        dag_result = executor.execute(dag, previous, on_unit_result=record, should_stop=should_stop)
     except UnitInterrupted:
         log.info("event=run_interrupted transformation=%s", transformation.key)
         return None
