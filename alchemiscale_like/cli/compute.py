@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from alchemiscale_like.cli.servers import compute
-from alchemiscale_like.errors import AlchemiscaleLikeError
+from alchemiscale_like.errors import AlchemiscaleLikeError, ValidationError
 
 
 @compute.command("synchronous")
@@ -39,7 +39,10 @@ def synchronous(config: Path | None, once: bool, log_format: str | None) -> None
     try:
         settings = ComputeServiceSettings.load(config, **overrides)
         for module in settings.modules:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ValidationError(f"cannot import {module!r} (in 'modules'): {exc}") from exc
         configure_logging(settings.log_level, settings.log_format, settings.log_file)
         suffix = settings.service_suffix
         client = ComputeClient(

@@ -21,6 +21,7 @@ from alchemiscale_like.models.protocolunit import ProtocolUnitResult
 from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.transformation import Transformation
+from alchemiscale_like.storage.statestore.records import TaskRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +32,38 @@ def seed_for(task: ScopedKey) -> int:
 
 
 class APIRecorder:
-    """Records one claimed Task's results through a :class:`ComputeAPI`."""
+    """Records one claimed Task's results through a :class:`ComputeAPI`.
+
+    ``task_record`` is the Task as the current claim saw it (set it before the run):
+    with it, reads that cannot find anything are skipped (no extended task; and on
+    the Task's first claim, no DAG, unit result or checkpoint: only a claimant
+    stores those).
+    """
 
     def __init__(self, api: ComputeAPI, task: ScopedKey) -> None:
         self.api = api
         self.task = task
+        self.task_record: TaskRecord | None = None
         self.extended: ScopedKey | None = None
         self.final_status: str | None = None
         self.checkpoints: CheckpointSync | None = None
 
+    @property
+    def _first_claim(self) -> bool:
+        return self.task_record is not None and self.task_record.attempts == 1
+
     def load_or_create_dag(self, transformation: Transformation, seed: int | None) -> ProtocolDAG:
         """The Task's DAG; created and offered when it has none (the stored one wins)."""
-        extends = self.api.get_task_extends(self.task)
+        extends = None
+        if self.task_record is None or self.task_record.extends is not None:
+            extends = self.api.get_task_extends(self.task)
         extended_result = None
         if extends is not None:
             self.extended, extended_result = extends
-        dag = self.api.get_task_dag(self.task)
-        if dag is not None:
-            return dag
+        if not self._first_claim:
+            dag = self.api.get_task_dag(self.task)
+            if dag is not None:
+                return dag
         candidate = transformation.create(
             extends=extended_result, seed=seed if seed is not None else seed_for(self.task)
         )
@@ -59,6 +74,8 @@ class APIRecorder:
 
     def previous_results(self) -> list[ProtocolUnitResult]:
         """Every recorded attempt (attempt numbers continue after them)."""
+        if self._first_claim:
+            return []
         return self.api.get_unit_results(self.task, ok_only=False)
 
     def persist(self, result: ProtocolUnitResult, files: dict[str, Path]) -> None:
@@ -102,7 +119,8 @@ class APIRecorder:
     def restore_checkpoints(self, unit_keys: list[str], checkpoint_root: Path) -> None:
         """Download the stored checkpoints of unfinished units (from an earlier claim)."""
         self.checkpoints = CheckpointSync(self.api, self.task, checkpoint_root)
-        self.checkpoints.restore(unit_keys)
+        if not self._first_claim:
+            self.checkpoints.restore(unit_keys)
 
     def finish(self, dag_result: ProtocolDAGResult) -> None:
         """Record the final result; the server decides complete, error or restart."""

@@ -22,15 +22,18 @@ from types import FrameType
 from alchemiscale_like.compute.api import ComputeAPI
 from alchemiscale_like.compute.recorder import APIRecorder
 from alchemiscale_like.compute.settings import ComputeServiceSettings
-from alchemiscale_like.errors import ClaimLost, StoreUnavailable
+from alchemiscale_like.errors import ClaimLost, StoreUnavailable, ValidationError
 from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
 from alchemiscale_like.models.protocol import registered_protocol_names
 from alchemiscale_like.models.scope import ScopedKey
+from alchemiscale_like.models.transformation import Transformation
 
 log = logging.getLogger(__name__)
 
 #: A second signal within this many seconds of the first is the same stop request.
 _REPEAT_WINDOW = 5.0
+#: Transformations kept in memory (content-addressed, so never stale).
+_TRANSFORMATIONS_KEPT = 16
 
 
 class SynchronousComputeService:
@@ -40,6 +43,9 @@ class SynchronousComputeService:
         settings: the service's settings.
         api: the compute API (a ``ComputeClient`` in production).
         clock: monotonic seconds (tests may pass their own).
+
+    Raises:
+        ValidationError: ``settings.protocols`` names a protocol not registered here.
     """
 
     def __init__(
@@ -57,6 +63,15 @@ class SynchronousComputeService:
         self._held_lock = threading.Lock()
         self.tasks_done = 0
         self._protocols = settings.protocols or registered_protocol_names()
+        unknown = sorted(set(self._protocols) - set(registered_protocol_names()))
+        if unknown:
+            # Registered with them, it would claim their tasks and fail to decode each.
+            raise ValidationError(
+                f"protocols {unknown} are not registered here: import their module "
+                "first (the 'modules' setting)"
+            )
+        self._file_cache = settings.file_cache()
+        self._transformations: dict[ScopedKey, Transformation] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -105,7 +120,9 @@ class SynchronousComputeService:
         """Register, work until told to stop (or out of work with ``once``); 0 on a clean exit."""
         self.api.register(self._protocols)
         log.info(
-            "event=service_start service=%s protocols=%s", self.api.service_id, self._protocols
+            "event=service_start service=%s protocols=%s",
+            self.api.service_id,
+            ",".join(self._protocols),  # one token: a list's repr has spaces
         )
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
@@ -126,7 +143,9 @@ class SynchronousComputeService:
         while not self.stopping and not self._enough_tasks():
             claimed = self._claim()
             if not claimed:
-                if self.settings.once:
+                # Only an empty answer means no task is left: a failed claim (None) is
+                # retried after the pause, like an idle round, even with ``once``.
+                if claimed is not None and self.settings.once:
                     log.info("event=no_work once=true")
                     return
                 pause = min(
@@ -146,7 +165,8 @@ class SynchronousComputeService:
     def _enough_tasks(self) -> bool:
         return self.settings.max_tasks is not None and self.tasks_done >= self.settings.max_tasks
 
-    def _claim(self) -> list[ScopedKey]:
+    def _claim(self) -> list[ScopedKey] | None:
+        """The tasks claimed (maybe none), or None if the API could not be reached."""
         count = self.settings.tasks_per_claim
         if self.settings.max_tasks is not None:
             count = min(count, self.settings.max_tasks - self.tasks_done)
@@ -154,7 +174,7 @@ class SynchronousComputeService:
             claimed = self.api.claim_tasks(count, self._protocols, self.settings.scopes)
         except StoreUnavailable as exc:
             log.warning("event=claim_failed error=%r", exc)
-            return []
+            return None
         with self._held_lock:
             self._held.update(claimed)
         for task in claimed:
@@ -175,7 +195,8 @@ class SynchronousComputeService:
         watcher.start()
         try:
             record = self.api.get_task(task)
-            transformation = self.api.get_task_transformation(task)
+            recorder.task_record = record
+            transformation = self._transformation(task, record.transformation)
             run_recorded(
                 transformation,
                 recorder,
@@ -189,6 +210,7 @@ class SynchronousComputeService:
                 ),
                 claim=record.attempts,
                 should_stop=lambda: self.stopping,
+                file_cache=self._file_cache,
             )
         except ClaimLost as exc:
             log.warning("event=claim_lost task=%s detail=%r", task, str(exc))
@@ -211,6 +233,16 @@ class SynchronousComputeService:
             recorder.final_status,
             self._clock() - started,
         )
+
+    def _transformation(self, task: ScopedKey, sk: ScopedKey) -> Transformation:
+        """The Task's Transformation ``sk``: fetched once, then reused for its other Tasks."""
+        found = self._transformations.get(sk)
+        if found is None:
+            found = self.api.get_task_transformation(task)
+            if len(self._transformations) >= _TRANSFORMATIONS_KEPT:
+                del self._transformations[next(iter(self._transformations))]
+            self._transformations[sk] = found
+        return found
 
     def _forget(self, task: ScopedKey) -> None:
         with self._held_lock:
