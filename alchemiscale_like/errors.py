@@ -94,3 +94,12 @@ class APIError(AlchemiscaleLikeError):
 
 class APIUnavailable(StoreUnavailable):
     """The API cannot be reached: connection errors, timeouts or 502/504 outlasted the retries."""
+
+
+def log_token(exc: BaseException) -> str:
+    """``exc`` as one quoted ``key=value`` log token: ``'ClassName: message'``.
+
+    A bare ``repr(exc)`` has spaces and parentheses that split the field in the
+    structured logs (and in their JSON form); a quoted string stays one value.
+    """
+    return repr(f"{type(exc).__name__}: {exc}")

@@ -22,7 +22,7 @@ from types import FrameType
 from alchemiscale_like.compute.api import ComputeAPI
 from alchemiscale_like.compute.recorder import APIRecorder
 from alchemiscale_like.compute.settings import ComputeServiceSettings
-from alchemiscale_like.errors import ClaimLost, StoreUnavailable, ValidationError
+from alchemiscale_like.errors import ClaimLost, StoreUnavailable, ValidationError, log_token
 from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
 from alchemiscale_like.models.protocol import registered_protocol_names
 from alchemiscale_like.models.scope import ScopedKey
@@ -173,7 +173,7 @@ class SynchronousComputeService:
         try:
             claimed = self.api.claim_tasks(count, self._protocols, self.settings.scopes)
         except StoreUnavailable as exc:
-            log.warning("event=claim_failed error=%r", exc)
+            log.warning("event=claim_failed error=%s", log_token(exc))
             return None
         with self._held_lock:
             self._held.update(claimed)
@@ -215,6 +215,14 @@ class SynchronousComputeService:
         except ClaimLost as exc:
             log.warning("event=claim_lost task=%s detail=%r", task, str(exc))
             self._forget(task)
+            return
+        except StoreUnavailable as exc:
+            # An outage that outlasted the client's retries: what was recorded stays
+            # recorded, so give the task back (another service, or this one after the
+            # pause, resumes it) and keep the daemon alive.
+            log.warning("event=task_abandoned task=%s error=%s", task, log_token(exc))
+            self._release(task)
+            self._stop.wait(min(self.settings.idle_sleep, self._seconds_until_stop()))
             return
         finally:
             finished.set()
@@ -272,7 +280,9 @@ class SynchronousComputeService:
         try:
             recorder.checkpoints.upload_changed()
         except Exception as exc:  # a missed upload is retried at the next interval
-            log.warning("event=checkpoint_upload_failed task=%s error=%r", recorder.task, exc)
+            log.warning(
+                "event=checkpoint_upload_failed task=%s error=%s", recorder.task, log_token(exc)
+            )
 
     # -- background and exit ---------------------------------------------------------------
 
@@ -281,25 +291,29 @@ class SynchronousComputeService:
             try:
                 self.api.heartbeat()
             except Exception as exc:  # a failed beat must not kill the thread; the next retries
-                log.warning("event=heartbeat_failed error=%r", exc)
+                log.warning("event=heartbeat_failed error=%s", log_token(exc))
 
     def _release_held(self) -> None:
         with self._held_lock:
             held = sorted(self._held)
-            self._held.clear()
         for task in held:
-            try:
-                self.api.release_task(task)
-                log.info("event=release task=%s", task)
-            except ClaimLost:
-                log.info("event=release_skipped task=%s reason=claim_lost", task)
-            except Exception as exc:  # the lease expiry releases it if we cannot
-                log.warning("event=release_failed task=%s error=%r", task, exc)
+            self._release(task)
+
+    def _release(self, task: ScopedKey) -> None:
+        """Give ``task`` back to waiting (best effort: the lease expiry does it otherwise)."""
+        self._forget(task)
+        try:
+            self.api.release_task(task)
+            log.info("event=release task=%s", task)
+        except ClaimLost:
+            log.info("event=release_skipped task=%s reason=claim_lost", task)
+        except Exception as exc:  # the lease expiry releases it if we cannot
+            log.warning("event=release_failed task=%s error=%s", task, log_token(exc))
 
     def _deregister(self) -> None:
         try:
             released = self.api.deregister()
         except Exception as exc:  # the lease expiry deregisters us if we cannot
-            log.warning("event=deregister_failed error=%r", exc)
+            log.warning("event=deregister_failed error=%s", log_token(exc))
             return
         log.info("event=deregistered service=%s released=%d", self.api.service_id, len(released))

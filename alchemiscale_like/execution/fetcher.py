@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alchemiscale_like.errors import IntegrityError
+from alchemiscale_like.errors import IntegrityError, log_token
 from alchemiscale_like.models.resultfile import ResultFile, validate_file_name
 
 if TYPE_CHECKING:
@@ -88,10 +88,10 @@ class FileFetcher:
             self.node_cache.add(ref.sha256, path)
         except OSError as exc:
             log.warning(
-                "event=cache_error op=add sha256=%s cache=%s error=%r",
+                "event=cache_error op=add sha256=%s cache=%s error=%s",
                 ref.sha256,
                 self.node_cache.root,
-                exc,
+                log_token(exc),
             )
 
     def fetch(self, ref: ResultFile) -> Path:
@@ -160,10 +160,10 @@ class FileFetcher:
                     return False
             except OSError as exc:  # an unreadable cache is a miss: download instead
                 log.warning(
-                    "event=cache_error op=read sha256=%s cache=%s error=%r",
+                    "event=cache_error op=read sha256=%s cache=%s error=%s",
                     ref.sha256,
                     self.node_cache.root,
-                    exc,
+                    log_token(exc),
                 )
                 return False
             problem = _mismatch(ref, tmp)

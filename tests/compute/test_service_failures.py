@@ -197,3 +197,55 @@ def test_a_failed_claim_is_not_an_empty_queue_for_a_once_service(
     # The queue was never empty: the service claimed again and did the task.
     assert api.claims >= 2
     assert user.get_tasks_status([task]) == [TaskStatus.COMPLETE]
+
+
+class FirstUnitUploadFails:
+    """A real ComputeClient whose first ``upload_unit_result`` fails as an outage
+    outlasting the client's retries does."""
+
+    def __init__(self, client: ComputeClient) -> None:
+        self.real = client
+        self.uploads = 0
+
+    def upload_unit_result(self, *args: Any, **kwargs: Any) -> Any:
+        self.uploads += 1
+        if self.uploads == 1:
+            raise APIUnavailable("injected: the compute API did not answer within the retries")
+        return self.real.upload_unit_result(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_an_outage_during_a_task_gives_it_back_and_the_service_goes_on(
+    tenant: Tenant, tmp_path: Path, caplog: Any
+) -> None:
+    user = tenant.user_client()
+    network = one_edge_network("midtask", SleepProtocol(settings=SleepSettings(n_units=2)))
+    task = submit(user, tenant, network, [])
+    client = ComputeClient(
+        tenant.deployment.compute_url,
+        tenant.compute,
+        tenant.compute_key,
+        service_id=f"{tenant.compute}~midtask",
+        backoff=0.01,
+    )
+    api = FirstUnitUploadFails(client)
+    settings = ComputeServiceSettings.load(
+        None,
+        api_url=tenant.deployment.compute_url,
+        identifier=tenant.compute,
+        key=tenant.compute_key,
+        scratch_dir=tmp_path / "scratch",
+        once=True,
+        idle_sleep=0.05,
+    )
+    caplog.set_level("INFO", logger="alchemiscale_like.compute.service")
+    with client:
+        assert SynchronousComputeService(settings, api).run() == 0  # type: ignore[arg-type]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"event=task_abandoned task={task} ") for m in messages)
+    assert f"event=release task={task}" in messages
+    # Released, claimed again by the same service, finished: the daemon lived on.
+    assert sum(m == f"event=claim task={task}" for m in messages) == 2
+    assert user.get_tasks_status([task]) == [TaskStatus.COMPLETE]
