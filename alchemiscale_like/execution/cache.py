@@ -40,7 +40,6 @@ import fcntl
 import logging
 import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from alchemiscale_like.atomicfiles import link_or_copy
 from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.execution.fetcher import sha256_of
 from alchemiscale_like.models.patterns import SHA256_PATTERN
@@ -125,7 +125,7 @@ class NodeFileCache:
         """
         entry = self.path_of(sha256)
         try:
-            _link_or_copy(entry, dest)
+            link_or_copy(entry, dest)
         except FileNotFoundError:
             return False
         self._touch(entry)
@@ -154,7 +154,7 @@ class NodeFileCache:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / f"{sha256}.{uuid.uuid4().hex}"
         try:
-            _link_or_copy(source, tmp)
+            link_or_copy(source, tmp)
             self._touch(tmp)
             with self._usage() as fd:
                 if entry.exists():  # another process added it meanwhile
@@ -298,17 +298,3 @@ def _read_count(fd: int) -> int | None:
 def _write_count(fd: int, total: int) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(total).encode(), 0)
-
-
-def _link_or_copy(source: Path, dest: Path) -> None:
-    """Make ``dest`` a new hard link to ``source``, or a copy where links cannot be made.
-
-    Raises:
-        FileNotFoundError: ``source`` does not exist.
-    """
-    try:
-        os.link(source, dest)
-    except (FileNotFoundError, FileExistsError):
-        raise
-    except OSError:  # another filesystem, or one without hard links
-        shutil.copyfile(source, dest)

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from alchemiscale_like.atomicfiles import write_atomic
 from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.filenames import validate_file_name
 
@@ -56,14 +57,6 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_manifest(data: bytes) -> tuple[str, dict[str, str]]:
@@ -163,10 +156,4 @@ class CheckpointFolder:
 
     def install_manifest(self, manifest: bytes) -> None:
         """Point ``CURRENT`` at a generation (atomically: write aside, fsync, rename)."""
-        tmp = self.root / f".{MANIFEST}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(manifest)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / MANIFEST)
-        _fsync_dir(self.root)
+        write_atomic(self.root / MANIFEST, manifest)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alchemiscale_like.atomicfiles import place_atomic
 from alchemiscale_like.errors import IntegrityError, log_token
 from alchemiscale_like.models.resultfile import ResultFile, validate_file_name
 
@@ -68,13 +68,8 @@ class FileFetcher:
         target = self._cached_path(ref)
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
-        try:
-            os.link(path, tmp)
-        except OSError:
-            shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        # A cache of this task's folder: the durable copy is the stored one.
+        place_atomic(path, target, durable=False)
 
     def share(self, ref: ResultFile, path: Path) -> None:
         """Offer the local file ``path`` (verified content of ``ref``) to the node's cache.

@@ -16,11 +16,10 @@ Layout of ``DIR/<transformation key>/`` (plain files, readable by any tool):
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import uuid
 from pathlib import Path
 
+from alchemiscale_like.atomicfiles import place_atomic, write_atomic
 from alchemiscale_like.errors import ExecutionError, ValidationError
 from alchemiscale_like.execution.dag_executor import ExecutionModel
 from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
@@ -30,26 +29,6 @@ from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.transformation import Transformation
 
 log = logging.getLogger(__name__)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class LocalRunStore:
@@ -86,16 +65,7 @@ class LocalRunStore:
     def persist(self, result: ProtocolUnitResult, files: dict[str, Path]) -> None:
         """Make one attempt durable: its files first, then its result."""
         for location, local in files.items():
-            target = self.root / location
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                os.link(local, tmp)  # same disk: no copy of large files
-            except OSError:
-                shutil.copyfile(local, tmp)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            place_atomic(local, self.root / location)  # same disk: no copy of large files
         folder = self.root / "units" / result.source_key / str(result.attempt)
         write_atomic(folder / "result.json", result.to_json().encode())
 

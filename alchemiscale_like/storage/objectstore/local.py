@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import pydantic
 
+from alchemiscale_like.atomicfiles import fsync_dir
 from alchemiscale_like.errors import Forbidden, IntegrityError, NotFound, StoreUnavailable
 from alchemiscale_like.models.compression import DEFAULT_MAX_DECOMPRESSED
 from alchemiscale_like.storage.objectstore.base import ObjectStore
@@ -132,7 +133,7 @@ class LocalObjectStore(ObjectStore):
                     os.link(tmp, final)
                 except FileExistsError:
                     return resolve_existing(self._stat(location), payload.info, mode)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise StoreUnavailable(f"{location}: cannot write to {self.root}: {exc}") from exc
         finally:
@@ -289,11 +290,3 @@ def _read_footer(fd: int, location: str) -> ObjectInfo:
         return ObjectInfo(location=location, **meta)
     except (ValueError, TypeError, pydantic.ValidationError) as exc:
         raise IntegrityError(f"{location}: object metadata footer is corrupt: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from alchemiscale_like.atomicfiles import landing
 from alchemiscale_like.errors import IntegrityError, StoreUnavailable
 from alchemiscale_like.storage.objectstore.codec import CHUNK_SIZE
-from alchemiscale_like.storage.objectstore.transfer import landing
 
 logger = logging.getLogger(__name__)
 

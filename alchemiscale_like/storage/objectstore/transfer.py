@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import queue
 import stat
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
+from alchemiscale_like.atomicfiles import landing
 from alchemiscale_like.errors import IntegrityError
 from alchemiscale_like.storage.objectstore.codec import (
     compress_stream,
@@ -125,28 +125,6 @@ def file_identity(fileobj: IO[bytes]) -> tuple[int, ...] | None:
         return None
     st = os.fstat(fd)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-@contextmanager
-def landing(dest: Path) -> Iterator[int]:
-    """A temporary file next to ``dest``, as a descriptor open for reading and writing.
-
-    On a clean exit of the block the file is fsynced and renamed onto ``dest``
-    (the only wait for the disk: the kernel writes back in the background while
-    the block runs); if the block raises, it is removed and ``dest`` is untouched.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
-    try:
-        try:
-            yield fd
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_atomically(dest: Path, chunks: Iterator[bytes]) -> None:
