@@ -7,6 +7,7 @@ nothing lives in module-level globals.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from alchemiscale_like import __version__
-from alchemiscale_like.errors import AlchemiscaleLikeError
+from alchemiscale_like.errors import AlchemiscaleLikeError, log_token
 from alchemiscale_like.security.identity import IdentityKind
 from alchemiscale_like.security.tokens import TokenSettings, create_access_token
 from alchemiscale_like.server.auth import AppState, State
@@ -29,6 +30,8 @@ from alchemiscale_like.services.identities import authenticate
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore.base import ObjectStore
 from alchemiscale_like.storage.statestore.base import StateStore
+
+log = logging.getLogger(__name__)
 
 
 class TokenResponse(BaseModel):
@@ -85,12 +88,20 @@ def _common_router() -> APIRouter:
         "/check", response_model=Status, responses={503: {"description": "a store is down"}}
     )
     async def check(state: State) -> Any:
-        """200 when the state store and the object store both answer, else 503."""
-        try:
-            await run_in_threadpool(state.stores.statestore.check)
-            await run_in_threadpool(state.stores.objectstore.check)
-        except AlchemiscaleLikeError as exc:
-            return error_response(503, "StoreUnavailable", str(exc))
+        """200 when the state store and the object store both answer, else 503.
+
+        Public (a health probe), so the answer names only which store is down: the
+        store's own message (URLs, bucket names) goes to the server's log.
+        """
+        for name, probe in (
+            ("state store", state.stores.statestore.check),
+            ("object store", state.stores.objectstore.check),
+        ):
+            try:
+                await run_in_threadpool(probe)
+            except AlchemiscaleLikeError as exc:
+                log.warning("event=check_failed store=%r error=%s", name, log_token(exc))
+                return error_response(503, "StoreUnavailable", f"the {name} is unavailable")
         return JSONResponse({"status": "ok"})
 
     return router
