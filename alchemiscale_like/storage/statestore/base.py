@@ -70,7 +70,12 @@ class NetworkStore(ABC):
 
     @abstractmethod
     def set_network_state(self, networks: Sequence[ScopedKey], state: str) -> None:
-        """Set the state (active, inactive, invalid, deleted) of networks."""
+        """Set the state (active, inactive, invalid, deleted) of networks; all or none.
+
+        Raises:
+            ValidationError: ``state`` is not a network state.
+            NotFound: a network is unknown (then no state changes).
+        """
 
     @abstractmethod
     def get_network_state(self, network: ScopedKey) -> NetworkState:

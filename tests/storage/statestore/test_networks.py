@@ -89,7 +89,7 @@ def test_bad_state_changes_nothing(statestore):
     with pytest.raises(ValidationError, match="network state"):
         statestore.set_network_state([sk], "archived")
     other = ScopedKey.from_key("AlchemicalNetwork-" + "0" * 32, SCOPE)
-    with pytest.raises(ValidationError, match="unknown networks"):
+    with pytest.raises(NotFound, match="unknown networks"):
         statestore.set_network_state([sk, other], "inactive")
     assert statestore.get_network_state(sk) == "active"
 

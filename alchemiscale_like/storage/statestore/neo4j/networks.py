@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from neo4j import ManagedTransaction
 
-from alchemiscale_like.errors import AlreadyExists, ValidationError
+from alchemiscale_like.errors import AlreadyExists, NotFound
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import NetworkStore
 from alchemiscale_like.storage.statestore.neo4j.connection import (
@@ -151,7 +151,7 @@ class Neo4jNetworks(NetworkStore):
             ]
             missing = set(wanted) - set(found)
             if missing:
-                raise ValidationError(f"unknown networks: {sorted(missing)}")
+                raise NotFound(f"unknown networks: {sorted(missing)}")
             return [
                 r["sk"] for r in tx.run(SET_NETWORK_STATE, networks=wanted, state=checked.value)
             ]
