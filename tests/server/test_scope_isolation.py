@@ -438,6 +438,7 @@ def rescoped_key(sk: ScopedKey) -> str:
 
 VARIANTS = {"foreign": foreign_key, "rescoped": rescoped_key}
 
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_intruder_gets_404_and_changes_nothing(
