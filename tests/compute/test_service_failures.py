@@ -151,22 +151,50 @@ def test_a_failing_unit_errors_and_restart_patterns_decide_what_follows(
     assert starts[str(transient)] == Counter({"failing 0": 1, "failing 1": 2})
 
 
-class FirstClaimFails:
-    """A real ComputeClient whose first ``claim_tasks`` fails as an outage outlasting the
-    client's retries does (the API and the stores stay real)."""
+class FailsOnce:
+    """A real ComputeClient whose first call of ``method`` fails as an outage outlasting
+    the client's retries does (the API and the stores stay real)."""
 
-    def __init__(self, client: ComputeClient) -> None:
+    def __init__(self, client: ComputeClient, method: str) -> None:
         self.real = client
-        self.claims = 0
-
-    def claim_tasks(self, *args: Any, **kwargs: Any) -> Any:
-        self.claims += 1
-        if self.claims == 1:
-            raise APIUnavailable("injected: the compute API did not answer within the retries")
-        return self.real.claim_tasks(*args, **kwargs)
+        self.method = method
+        self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+        if name != self.method:
+            return getattr(self.real, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise APIUnavailable("injected: the compute API did not answer within the retries")
+            return getattr(self.real, name)(*args, **kwargs)
+
+        return call
+
+
+def run_once_service(tenant: Tenant, tmp_path: Path, name: str, failing: str) -> FailsOnce:
+    """Run an in-process ``--once`` service whose first ``failing`` call fails; it must exit 0."""
+    client = ComputeClient(
+        tenant.deployment.compute_url,
+        tenant.compute,
+        tenant.compute_key,
+        service_id=f"{tenant.compute}~{name}",
+        backoff=0.01,
+    )
+    api = FailsOnce(client, failing)
+    settings = ComputeServiceSettings.load(
+        None,
+        api_url=tenant.deployment.compute_url,
+        identifier=tenant.compute,
+        key=tenant.compute_key,
+        scratch_dir=tmp_path / "scratch",
+        once=True,
+        idle_sleep=0.05,
+    )
+    with client:
+        assert SynchronousComputeService(settings, api).run() == 0  # type: ignore[arg-type]
+    return api
 
 
 def test_a_failed_claim_is_not_an_empty_queue_for_a_once_service(
@@ -175,46 +203,10 @@ def test_a_failed_claim_is_not_an_empty_queue_for_a_once_service(
     user = tenant.user_client()
     network = one_edge_network("outage", SleepProtocol(settings=SleepSettings(n_units=1)))
     task = submit(user, tenant, network, [])
-    client = ComputeClient(
-        tenant.deployment.compute_url,
-        tenant.compute,
-        tenant.compute_key,
-        service_id=f"{tenant.compute}~outage",
-        backoff=0.01,
-    )
-    api = FirstClaimFails(client)
-    settings = ComputeServiceSettings.load(
-        None,
-        api_url=tenant.deployment.compute_url,
-        identifier=tenant.compute,
-        key=tenant.compute_key,
-        scratch_dir=tmp_path / "scratch",
-        once=True,
-        idle_sleep=0.05,
-    )
-    with client:
-        assert SynchronousComputeService(settings, api).run() == 0  # type: ignore[arg-type]
+    api = run_once_service(tenant, tmp_path, "outage", "claim_tasks")
     # The queue was never empty: the service claimed again and did the task.
-    assert api.claims >= 2
+    assert api.calls >= 2
     assert user.get_tasks_status([task]) == [TaskStatus.COMPLETE]
-
-
-class FirstUnitUploadFails:
-    """A real ComputeClient whose first ``upload_unit_result`` fails as an outage
-    outlasting the client's retries does."""
-
-    def __init__(self, client: ComputeClient) -> None:
-        self.real = client
-        self.uploads = 0
-
-    def upload_unit_result(self, *args: Any, **kwargs: Any) -> Any:
-        self.uploads += 1
-        if self.uploads == 1:
-            raise APIUnavailable("injected: the compute API did not answer within the retries")
-        return self.real.upload_unit_result(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def test_an_outage_during_a_task_gives_it_back_and_the_service_goes_on(
@@ -223,26 +215,8 @@ def test_an_outage_during_a_task_gives_it_back_and_the_service_goes_on(
     user = tenant.user_client()
     network = one_edge_network("midtask", SleepProtocol(settings=SleepSettings(n_units=2)))
     task = submit(user, tenant, network, [])
-    client = ComputeClient(
-        tenant.deployment.compute_url,
-        tenant.compute,
-        tenant.compute_key,
-        service_id=f"{tenant.compute}~midtask",
-        backoff=0.01,
-    )
-    api = FirstUnitUploadFails(client)
-    settings = ComputeServiceSettings.load(
-        None,
-        api_url=tenant.deployment.compute_url,
-        identifier=tenant.compute,
-        key=tenant.compute_key,
-        scratch_dir=tmp_path / "scratch",
-        once=True,
-        idle_sleep=0.05,
-    )
     caplog.set_level("INFO", logger="alchemiscale_like.compute.service")
-    with client:
-        assert SynchronousComputeService(settings, api).run() == 0  # type: ignore[arg-type]
+    run_once_service(tenant, tmp_path, "midtask", "upload_unit_result")
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith(f"event=task_abandoned task={task} ") for m in messages)
     assert f"event=release task={task}" in messages
