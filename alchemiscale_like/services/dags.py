@@ -34,7 +34,8 @@ def ensure_task_dag(
         ClaimLost: ``service_id`` does not hold the Task.
         ValidationError: ``chain`` is not a ProtocolDAG of the Task's transformation.
     """
-    record = require_claim(stores, task, service_id).record
+    claimed = require_claim(stores, task, service_id)
+    record = claimed.record
     # The offer is checked even when the Task already has a DAG: bad input is a 400,
     # never silently answered with the stored DAG.
     summary = summarize_dag(verify_keyed_chain(chain))
@@ -43,9 +44,8 @@ def ensure_task_dag(
             f"the DAG is for {summary.transformation_key}, but {task} performs "
             f"{record.transformation.gufe_key}"
         )
-    existing = get_task_dag(stores, task)
-    if existing is not None:
-        return existing
+    if claimed.dag is not None:  # the claim check read it already
+        return claimed.dag, stores.objectstore.get_task_json(task, claimed.dag.relpath)
     relpath = STORE_LAYOUT.dag
     try:
         stores.objectstore.put_task_json(task, relpath, chain)
