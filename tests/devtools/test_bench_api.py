@@ -26,10 +26,12 @@ MEASUREMENTS = {
 
 
 @pytest.mark.slow
-def test_quick_run_prints_a_complete_json_report() -> None:
+def test_quick_run_prints_a_complete_json_report(bench_env: dict[str, str]) -> None:
+    command = ["-m", "devtools.bench.api", "--quick", "--servers-from-env"]
     result = subprocess.run(
-        [sys.executable, "-m", "devtools.bench.api", "--quick", "--time-limit", "480"],
+        [sys.executable, *command, "--time-limit", "480"],
         cwd=REPO_ROOT,
+        env=bench_env,
         capture_output=True,
         timeout=540,
         check=False,

@@ -76,6 +76,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--file-mib", type=int, help="size of the transferred file (256)")
     parser.add_argument("--file-rounds", type=int, help="rounds of file transfers (3)")
     parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
+    parser.add_argument(
+        "--servers-from-env",
+        action="store_true",
+        help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
+        "named by the environment instead of starting them; the run's data is left there",
+    )
     parser.add_argument("--work-dir", type=Path, help="parent of the scratch folder (a temp dir)")
     parser.add_argument(
         "--time-limit", type=int, default=1800, help="abort after this many seconds"
@@ -100,7 +106,7 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, Measurement], dict[str, Any]]:
     """Deploy in ``work`` and take every measurement."""
     results: dict[str, Measurement] = {}
-    with deploy(work, args.heap) as deployment:
+    with deploy(work, args.heap, servers_from_env=args.servers_from_env) as deployment:
         log("bench: network submission")
         results |= bench_submission(deployment, args.transformations, args.submit_repeats)
         log("bench: claims")

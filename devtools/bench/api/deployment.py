@@ -149,19 +149,63 @@ class Deployment:
         }
 
 
+def _start_servers(
+    stack: ExitStack, work: Path, heap: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Start Neo4j and S3Proxy in ``work`` (stopped by ``stack``); their environments."""
+    log("deploy: neo4j and s3proxy")
+    neo4j_servers.fetch()
+    s3proxy.fetch()
+    graph = neo4j_servers.start(work / "neo4j", free_port(), heap=heap, exit_with_parent=True)
+    stack.callback(graph.stop)
+    blobs = s3proxy.start(work / "s3proxy", free_port(), exit_with_parent=True)
+    stack.callback(blobs.stop)
+    return neo4j_servers.env(graph), s3proxy.env(blobs)
+
+
+#: What ``servers_from_env`` reads: the Neo4j server, then the S3 object store.
+SERVER_VARIABLES = (
+    ("NEO4J_URL", "NEO4J_USER", "NEO4J_PASSWORD"),
+    tuple(
+        f"ALCHEMISCALE_LIKE_OBJECTSTORE_{name}"
+        for name in (
+            "BACKEND",
+            "ENDPOINT_URL",
+            "BUCKET",
+            "REGION",
+            "ACCESS_KEY_ID",
+            "SECRET_ACCESS_KEY",
+        )
+    ),
+)
+
+
+def _servers_from_env() -> tuple[dict[str, str], dict[str, str]]:
+    """The environments of the servers named by :data:`SERVER_VARIABLES`."""
+    missing = [name for group in SERVER_VARIABLES for name in group if not os.environ.get(name)]
+    if missing:
+        raise RuntimeError(f"--servers-from-env: {', '.join(missing)} not set")
+    log("deploy: neo4j and s3 from the environment")
+    graph_vars, s3_vars = SERVER_VARIABLES
+    return (
+        {name: os.environ[name] for name in graph_vars},
+        {name: os.environ[name] for name in s3_vars},
+    )
+
+
 @contextmanager
-def deploy(work: Path, heap: str) -> Iterator[Deployment]:
-    """Start everything in ``work``; stop it all on exit."""
+def deploy(work: Path, heap: str, *, servers_from_env: bool = False) -> Iterator[Deployment]:
+    """Start everything in ``work``; stop it all on exit.
+
+    With ``servers_from_env`` the Neo4j and S3 servers named by the environment are
+    used instead of starting new ones (see :data:`SERVER_VARIABLES`): the run adds
+    its data there and leaves it behind, so point it only at servers you can wipe.
+    """
     with ExitStack() as stack:
-        log("deploy: neo4j and s3proxy")
-        neo4j_servers.fetch()
-        s3proxy.fetch()
-        graph = neo4j_servers.start(work / "neo4j", free_port(), heap=heap, exit_with_parent=True)
-        stack.callback(graph.stop)
-        blobs = s3proxy.start(work / "s3proxy", free_port(), exit_with_parent=True)
-        stack.callback(blobs.stop)
-        graph_env = neo4j_servers.env(graph)
-        s3_env = {**s3proxy.env(blobs), "ALCHEMISCALE_LIKE_OBJECTSTORE_PREFIX": "bench-api"}
+        graph_env, s3_env = (
+            _servers_from_env() if servers_from_env else _start_servers(stack, work, heap)
+        )
+        s3_env["ALCHEMISCALE_LIKE_OBJECTSTORE_PREFIX"] = f"bench-api-{secrets.token_hex(4)}"
         prefix = "ALCHEMISCALE_LIKE_OBJECTSTORE_"
         fields: dict[str, Any] = {k.removeprefix(prefix).lower(): v for k, v in s3_env.items()}
         s3_settings = ObjectStoreSettings(**fields)

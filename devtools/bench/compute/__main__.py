@@ -82,6 +82,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup-tasks", type=int, help="one-unit Tasks run first (200)")
     parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
+    parser.add_argument(
+        "--servers-from-env",
+        action="store_true",
+        help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
+        "named by the environment instead of starting them; the run's data is left there",
+    )
     parser.add_argument("--work-dir", type=Path, help="parent of the scratch folder (a temp dir)")
     parser.add_argument(
         "--time-limit", type=int, default=1800, help="abort after this many seconds"
@@ -123,7 +129,7 @@ def run(
 ) -> tuple[dict[str, Measurement], dict[str, Any], dict[str, Any]]:
     """Deploy in ``work``, warm the servers up and take every measurement."""
     results: dict[str, Measurement] = {}
-    with deploy(work, args.heap) as deployment:
+    with deploy(work, args.heap, servers_from_env=args.servers_from_env) as deployment:
         log(f"bench: warm-up, {args.warmup_tasks} tasks")
         warm = warm_up(deployment, args.warmup_tasks)
         log("bench: checkpointing overhead")

@@ -28,7 +28,8 @@ def test_a_uniqueness_violation_is_already_exists(connection: Neo4jConnection) -
 
 
 def test_an_unreachable_server_is_store_unavailable() -> None:
-    conn = Neo4jConnection("bolt://127.0.0.1:9")  # nothing listens on the discard port
+    # Nothing listens on the discard port; the driver retries for retry_seconds first.
+    conn = Neo4jConnection("bolt://127.0.0.1:9", retry_seconds=1.0)
     try:
         with pytest.raises(StoreUnavailable):
             conn.query("RETURN 1")

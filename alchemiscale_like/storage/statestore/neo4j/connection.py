@@ -112,15 +112,27 @@ class Neo4jConnection:
     """Owns the driver; runs transaction functions with error translation."""
 
     def __init__(
-        self, url: str, user: str = "neo4j", password: str | None = None, database: str = "neo4j"
+        self,
+        url: str,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str = "neo4j",
+        *,
+        retry_seconds: float = 30.0,
     ) -> None:
+        """Connect lazily to ``url``.
+
+        ``retry_seconds`` bounds both the wait for a pooled connection and how long
+        the driver retries a transaction after transient errors (an unreachable
+        server included) before :class:`StoreUnavailable` is raised.
+        """
         self.url = url
         self.database = database
         self._driver = GraphDatabase.driver(
             url,
             auth=(user, password) if password is not None else None,
-            connection_acquisition_timeout=30,
-            max_transaction_retry_time=30,
+            connection_acquisition_timeout=retry_seconds,
+            max_transaction_retry_time=retry_seconds,
             # On a fresh database every relationship type is "unrecognized" until
             # first used; those notices are noise, not problems.
             notifications_disabled_classifications=[
