@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from alchemiscale_like.errors import AuthenticationFailed, Forbidden, NotFound
@@ -40,15 +41,19 @@ class AppState:
     _enabled_until: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def enabled_cached(self, claims: TokenClaims) -> bool:
+        """Whether the token's identity was found active less than the cache time ago."""
+        with self._lock:
+            return self._enabled_until.get(claims.sub, 0.0) > time.monotonic()
+
     def check_still_enabled(self, claims: TokenClaims) -> None:
         """Refuse a token whose identity was disabled, removed or expired since it was issued.
 
         The answer is reused for ``identity_cache_seconds`` to spare the state store.
         """
+        if self.enabled_cached(claims):
+            return
         now = time.monotonic()
-        with self._lock:
-            if self._enabled_until.get(claims.sub, 0.0) > now:
-                return
         try:
             record = self.stores.statestore.get_identity(self.kind, claims.sub)
         except NotFound:
@@ -58,7 +63,7 @@ class AppState:
             self._enabled_until[claims.sub] = now + self.settings.identity_cache_seconds
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     """The :class:`AppState` the composition root put on the app."""
     state: AppState = request.app.state.alchemiscale
     return state
@@ -104,8 +109,13 @@ class Identity:
         return visible_scopes(self.scopes, requested)
 
 
-def current_identity(state: State, token: Annotated[str | None, Depends(_bearer)]) -> Identity:
+async def current_identity(
+    state: State, token: Annotated[str | None, Depends(_bearer)]
+) -> Identity:
     """Verify the bearer token for this app's identity kind.
+
+    Async so that a request pays no thread hop for it: only a cache miss of
+    :meth:`AppState.check_still_enabled` reads the state store, in a worker thread.
 
     Raises:
         AuthenticationFailed: no token, or a bad, expired or forged one (401).
@@ -114,7 +124,8 @@ def current_identity(state: State, token: Annotated[str | None, Depends(_bearer)
     if not token:
         raise AuthenticationFailed("this route needs a bearer token (POST /token first)")
     claims = decode_access_token(token, secret=state.tokens.secret_key, expected_kind=state.kind)
-    state.check_still_enabled(claims)
+    if not state.enabled_cached(claims):
+        await run_in_threadpool(state.check_still_enabled, claims)
     return Identity(claims)
 
 

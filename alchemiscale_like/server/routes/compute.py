@@ -53,7 +53,7 @@ router = APIRouter(prefix="/computeservice/{service_id}", tags=["compute"])
 _SUFFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def service_of(service_id: str, caller: Caller) -> str:
+async def service_of(service_id: str, caller: Caller) -> str:
     """The path's service identifier, if it belongs to the calling compute identity."""
     own = service_id == caller.identifier
     prefix = f"{caller.identifier}~"
