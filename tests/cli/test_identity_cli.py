@@ -1,4 +1,9 @@
-"""``alchemiscale-like identity ...`` as a subprocess against the worker's real Neo4j."""
+"""``alchemiscale-like identity ...`` against the worker's real Neo4j.
+
+The commands run in this process through click's runner (the same command objects and
+parsing as the installed script, without a Python start-up per call); one test runs
+the real ``python -m alchemiscale_like`` subprocess end to end.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 
 from alchemiscale_like.errors import AuthenticationFailed
 from alchemiscale_like.services import identities
+from tests.cli.runner import Done, run_cli
 
 KEY = "bob-key-0123456789abcdefgh"
 
@@ -20,21 +26,38 @@ KEY = "bob-key-0123456789abcdefgh"
 def run(neo4j_server, neo4j_clean_driver):
     """Run ``identity ARGS`` with the state store pointed at this worker's Neo4j."""
 
-    def run_identity(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "NEO4J_URL": neo4j_server.url}
-        return subprocess.run(
-            [sys.executable, "-m", "alchemiscale_like", "identity", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            input=stdin,
-            timeout=120,
-        )
+    def run_identity(*args: str, stdin: str | None = None) -> Done:
+        return run_cli(["identity", *args], {"NEO4J_URL": neo4j_server.url}, stdin)
 
     return run_identity
 
 
-def failed(done: subprocess.CompletedProcess, code: int, text: str) -> None:
+def test_the_installed_command_adds_and_lists_in_a_subprocess(neo4j_server, neo4j_clean_driver):
+    env = {**os.environ, "NEO4J_URL": neo4j_server.url}
+    command = [sys.executable, "-m", "alchemiscale_like", "identity"]
+    added = subprocess.run(
+        [*command, "add", "alice", "--scope", "o-c-p"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.count("key: ") == 1
+    listed = subprocess.run(
+        [*command, "list", "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [i["identifier"] for i in json.loads(listed.stdout)] == ["alice"]
+    refused = subprocess.run(
+        [*command, "add", "bad identifier!"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Error: ")
+    assert "identifier" in refused.stderr
+
+
+def failed(done: Done, code: int, text: str) -> None:
     assert done.returncode == code, (done.stdout, done.stderr)
     assert text in done.stderr
     if code == 1:

@@ -1,23 +1,16 @@
-"""``alchemiscale-like database init|check|reset`` against the worker's real Neo4j."""
+"""``alchemiscale-like database init|check|reset`` against the worker's real Neo4j.
 
-import os
-import subprocess
-import sys
+The commands run in this process through click's runner (tests/cli/runner.py); the
+installed script itself is run as a subprocess in tests/cli/test_identity_cli.py.
+"""
 
 from devtools.servers.common import free_port
+from tests.cli.runner import Done, run_cli
 from tests.storage.statestore.conftest import World
 
 
-def database(server_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NEO4J_URL": server_url}
-    return subprocess.run(
-        [sys.executable, "-m", "alchemiscale_like", "database", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-    )
+def database(server_url: str, *args: str, stdin: str | None = None) -> Done:
+    return run_cli(["database", *args], {"NEO4J_URL": server_url}, stdin)
 
 
 def test_init_check_reset(neo4j_server, neo4j_statestore, neo4j_clean_driver):
