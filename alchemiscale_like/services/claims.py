@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from alchemiscale_like.errors import NotFound
+from alchemiscale_like.errors import ClaimLost, NotFound
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.statestore.records import ClaimedTask, ComputeServiceRecord
@@ -18,9 +18,16 @@ def require_claim(stores: Stores, task: ScopedKey, service_id: str) -> ClaimedTa
     """The Task's record and DAG if ``service_id`` holds its claim, else :class:`ClaimLost`.
 
     A cheap early check (one read) so nothing is uploaded for a lost claim; the
-    state store checks again inside each recording write.
+    state store checks again inside each recording write. A claim found held is
+    remembered (:meth:`Stores.remember_claim`).
     """
-    return stores.statestore.get_claimed_task(task, service_id)
+    try:
+        claimed = stores.statestore.get_claimed_task(task, service_id)
+    except ClaimLost:
+        stores.forget_claim(task, service_id)
+        raise
+    stores.remember_claim(task, service_id, claimed)
+    return claimed
 
 
 def expire_leases(stores: Stores, now: dt.datetime | None = None) -> list[str]:

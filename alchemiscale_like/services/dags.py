@@ -10,7 +10,7 @@ from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.verify import DAGSummary, summarize_dag, verify_keyed_chain
 from alchemiscale_like.services.claims import require_claim
 from alchemiscale_like.services.stores import Stores
-from alchemiscale_like.storage.statestore.records import ProtocolDAGRef
+from alchemiscale_like.storage.statestore.records import ClaimedTask, ProtocolDAGRef
 
 
 def get_task_dag(stores: Stores, task: ScopedKey) -> tuple[ProtocolDAGRef, Any] | None:
@@ -54,6 +54,7 @@ def ensure_task_dag(
         chain = stores.objectstore.get_task_json(task, relpath)
         summary = summarize_dag(verify_keyed_chain(chain))
     ref = stores.statestore.set_task_dag(task, service_id, _ref(summary, relpath))
+    stores.remember_claim(task, service_id, ClaimedTask(record=record, dag=ref))
     if ref.key != summary.key:
         chain = stores.objectstore.get_task_json(task, ref.relpath)
     return ref, chain

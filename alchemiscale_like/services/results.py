@@ -18,6 +18,7 @@ from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.models.verify import (
+    UnitResultSummary,
     summarize_dag_result,
     summarize_unit_result,
     verify_keyed_chain,
@@ -94,16 +95,44 @@ def record_unit_result(
     Every file the result lists must already be stored, in this claim's attempt
     folder, with the listed sha256 and size.
 
+    The hot path of every compute node, so the early claim check is skipped when the
+    claim is remembered from an earlier request (:meth:`Stores.remembered_claim`):
+    the result is stored, then recorded by a write that checks the claim *and its
+    number*. If that claim turns out to be over, the stored result is deleted again
+    unless something recorded it, and the upload is redone with a fresh claim check
+    (a lost claim then answers :class:`ClaimLost` with nothing changed). Once a claim
+    is over it never comes back (the next one has the next number), so an
+    unrecorded result in its folder can only be a leftover.
+
     Raises:
         ClaimLost: the caller does not hold the Task (nothing is written).
         NotFound: the Task has no DAG yet.
         ValidationError: the chain is not a unit result of this Task's DAG, or a file is missing.
         Conflict: this attempt was already stored with different content.
     """
-    claimed = require_claim(stores, task, service_id)
-    claim = claimed.record.attempts
     summary = summarize_unit_result(verify_keyed_chain(chain))
     check_attempt(summary.attempt)
+    remembered = stores.remembered_claim(task, service_id)
+    if remembered is not None:
+        try:
+            return _record_unit_result(stores, task, service_id, chain, summary, remembered)
+        except (ClaimLost, Conflict, ValidationError):
+            # Over, or remembered from an earlier claim of this service (whose folder
+            # holds other content, and not the listed files): ask the store instead.
+            stores.forget_claim(task, service_id)
+    claimed = require_claim(stores, task, service_id)
+    return _record_unit_result(stores, task, service_id, chain, summary, claimed)
+
+
+def _record_unit_result(
+    stores: Stores,
+    task: ScopedKey,
+    service_id: str,
+    chain: Any,
+    summary: UnitResultSummary,
+    claimed: ClaimedTask,
+) -> ProtocolUnitResultRef:
+    claim = claimed.record.attempts
     if summary.unit_key not in dag_unit_keys(stores, task, _require_dag(claimed)):
         raise ValidationError(f"{summary.unit_key} is not a unit of the DAG of {task}")
     files = tuple(
@@ -119,7 +148,12 @@ def record_unit_result(
         relpath=relpath,
         files=tuple(sorted(files, key=lambda f: f.name)),
     )
-    stores.statestore.add_unit_result(task, service_id, ref)
+    try:
+        stores.statestore.add_unit_result(task, service_id, ref, claim=claim)
+    except ClaimLost:
+        if not any(r.relpath == relpath for r in stores.statestore.get_unit_results(task)):
+            stores.objectstore.delete_task_object(task, relpath)
+        raise
     return ref
 
 
@@ -208,6 +242,7 @@ def finish_task(
         task=task,
     )
     status = stores.statestore.finish_task(task, service_id, ref, summary.tracebacks)
+    stores.forget_claim(task, service_id)  # finishing ends the claim
     return ref, status
 
 

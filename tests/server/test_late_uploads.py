@@ -37,6 +37,7 @@ from tests.server.helpers import (
     run_locally,
     snapshot,
     token,
+    upload_run,
     user,
 )
 
@@ -119,3 +120,72 @@ def test_late_uploads_get_409_and_change_nothing(
     assert_error(answer, 404, "NotFound")
     assert snapshot(neo4j_clean_driver, d.objectstore) == before
     assert_healthy(d)
+
+
+def test_a_remembered_claim_that_is_over_changes_nothing(
+    deployment: Deployment, neo4j_clean_driver: neo4j.Driver, tmp_path: Path
+) -> None:
+    # The API remembers the claim from the DAG upload, so the late unit result is
+    # stored before its recording write finds the claim over: that stored result must
+    # be taken back before the 409.
+    d = deployment
+    alice = user(d)
+    network = alice.create_network(file_network("remembered"), SCOPE)
+    (transformation,) = alice.get_network_transformations(network)
+    (task,) = alice.create_tasks(transformation)
+    alice.action_tasks([task], network)
+    late = compute(d, suffix="remembered")
+    late.register()
+    assert late.claim_tasks() == [task]
+    _, dag = late.set_task_dag(task, late.get_task_transformation(task).create(seed=7))
+    run = run_locally(dag, late.get_task(task).attempts, tmp_path)
+    producer, consumer = run.results[0], run.results[-1]
+
+    stores = Stores(d.statestore, d.objectstore, lease_seconds=LEASE_SECONDS)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * LEASE_SECONDS)
+    assert claims.expire_leases(stores, now=later) == [late.service_id]
+    before = snapshot(neo4j_clean_driver, d.objectstore)
+    jwt = token(d.compute_url, "worker")
+    for result in (consumer, producer):
+        answer = requests.put(
+            f"{d.compute_url}/computeservice/{late.service_id}/tasks/{task}/unit-results",
+            json=json.loads(result.to_json()),
+            headers=bearer(jwt),
+            timeout=TIMEOUT,
+        )
+        assert_error(answer, 409, "ClaimLost")
+        assert snapshot(neo4j_clean_driver, d.objectstore) == before, result.name
+
+
+def test_a_service_that_claims_a_task_again_records_under_its_new_claim(
+    deployment: Deployment, neo4j_clean_driver: neo4j.Driver, tmp_path: Path
+) -> None:
+    # Claim 1 is remembered by the API; the service loses it and claims the task
+    # again (claim 2). Its uploads must land in claim 2's folders, none in claim 1's.
+    d = deployment
+    alice = user(d)
+    network = alice.create_network(file_network("again"), SCOPE)
+    (transformation,) = alice.get_network_transformations(network)
+    (task,) = alice.create_tasks(transformation)
+    alice.action_tasks([task], network)
+    service = compute(d, suffix="again")
+    service.register()
+    assert service.claim_tasks() == [task]
+    _, dag = service.set_task_dag(task, service.get_task_transformation(task).create(seed=7))
+    assert service.get_task(task).attempts == 1
+
+    stores = Stores(d.statestore, d.objectstore, lease_seconds=LEASE_SECONDS)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * LEASE_SECONDS)
+    assert claims.expire_leases(stores, now=later) == [service.service_id]
+    service.register()
+    assert service.claim_tasks() == [task]
+    assert service.get_task(task).attempts == 2
+
+    run = run_locally(dag, 2, tmp_path)
+    upload_run(service, task, run, len(run.results))
+    refs = d.statestore.get_unit_results(task)
+    assert len(refs) == len(run.results)
+    assert all("-2/" in ref.relpath for ref in refs), [r.relpath for r in refs]
+    stored = [o.location for o in d.objectstore.list_objects() if str(task.gufe_key) in o.location]
+    assert stored, "the uploads are stored"
+    assert not [loc for loc in stored if "/1-1/" in loc], stored

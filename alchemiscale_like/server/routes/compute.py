@@ -173,6 +173,7 @@ def release(service_id: Service, task: str, state: State, caller: Caller) -> lis
     sk = _task(caller, task)
     claims.require_claim(state.stores, sk, service_id)
     changed = state.stores.statestore.set_task_status([sk], TaskStatus.WAITING)
+    state.stores.forget_claim(sk, service_id)
     return [str(k) for k in changed]
 
 

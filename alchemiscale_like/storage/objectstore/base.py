@@ -357,6 +357,14 @@ class ObjectStore(ABC):
             raise ValueError("page_size must be at least 1")
         return self._list(prefix, page_size)
 
+    def delete_task_object(self, task_sk: ScopedKey, relpath: str) -> None:
+        """Delete the one object at ``relpath`` inside the Task's folder (none: a no-op).
+
+        For undoing a write that was never recorded (see
+        :func:`alchemiscale_like.services.results.record_unit_result`).
+        """
+        self._delete(layout.task_location(task_sk, relpath))
+
     def delete_task(self, task_sk: ScopedKey) -> int:
         """Delete every object stored for the Task; returns how many were deleted."""
         return self._delete_prefix(layout.task_prefix(task_sk))
@@ -390,6 +398,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def _list(self, prefix: str, page_size: int) -> Iterator[ListedObject]:
         """Objects under the string ``prefix``, lexicographically."""
+
+    @abstractmethod
+    def _delete(self, location: str) -> None:
+        """Delete the object at ``location`` if there is one."""
 
     @abstractmethod
     def _delete_prefix(self, prefix: str) -> int:

@@ -174,6 +174,9 @@ class LocalObjectStore(ObjectStore):
         start = self.root / folder if folder else self.root
         return self._walk(start, f"{folder}/" if folder else "", prefix)
 
+    def _delete(self, location: str) -> None:
+        self._path(location).unlink(missing_ok=True)
+
     def _delete_prefix(self, prefix: str) -> int:
         count = 0
         for entry in list(self._list(prefix, 1000)):

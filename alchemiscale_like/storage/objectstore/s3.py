@@ -301,6 +301,10 @@ class S3ObjectStore(ObjectStore):
                 for entry in page.get("Contents", []):
                     yield ListedObject(location=entry["Key"][strip:], stored_size=entry["Size"])
 
+    def _delete(self, location: str) -> None:
+        with boundary("delete", location):
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(location))
+
     def _delete_prefix(self, prefix: str) -> int:
         count = 0
         batch: list[dict[str, str]] = []

@@ -280,12 +280,17 @@ class ResultStore(ABC):
 
     @abstractmethod
     def add_unit_result(
-        self, task: ScopedKey, identifier: str, result: ProtocolUnitResultRef
+        self,
+        task: ScopedKey,
+        identifier: str,
+        result: ProtocolUnitResultRef,
+        claim: int | None = None,
     ) -> None:
         """Record one unit attempt (and its files) of the claimed task.
 
         Idempotent per ``(unit_key, attempt)``; ``ClaimLost`` if ``identifier``
-        does not hold the task; ``NotFound`` if the task has no DAG yet.
+        does not hold the task, or (with ``claim``) holds a later claim than that
+        one (the task's ``attempts`` differs); ``NotFound`` if the task has no DAG yet.
         """
 
     @abstractmethod

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from alchemiscale_like.errors import NotFound, UnsafeFileName
 from alchemiscale_like.storage.objectstore import ObjectStore
 from tests.storage.objectstore.conftest import OTHER_TASK, TASK, UNIT
 
@@ -52,6 +53,25 @@ def test_delete_task(objectstore: ObjectStore) -> None:
     # The task's folder is free again (a deleted task leaves nothing write-once behind).
     objectstore.put_dag(TASK, {"units": ["new"]})
     assert objectstore.get_dag(TASK) == {"units": ["new"]}
+
+
+def test_delete_task_object_removes_exactly_one_object(objectstore: ObjectStore) -> None:
+    objectstore.put_task_json(TASK, "units/u/1/result.json", {"ok": True})
+    kept = [
+        objectstore.put_task_json(TASK, relpath, {"kept": relpath}).location
+        for relpath in ("units/u/1/result.json.x", "units/u/1/result.jso", "units/u/2/result.json")
+    ]
+    kept.append(objectstore.put_task_json(OTHER_TASK, "units/u/1/result.json", {"o": 1}).location)
+    objectstore.delete_task_object(TASK, "units/u/1/result.json")
+    assert sorted(o.location for o in objectstore.list_objects()) == sorted(kept)
+    with pytest.raises(NotFound):
+        objectstore.get_task_json(TASK, "units/u/1/result.json")
+    objectstore.delete_task_object(TASK, "units/u/1/result.json")  # gone already: a no-op
+    # Write-once again: the location is free for different content.
+    objectstore.put_task_json(TASK, "units/u/1/result.json", {"ok": False})
+    assert objectstore.get_task_json(TASK, "units/u/1/result.json") == {"ok": False}
+    with pytest.raises(UnsafeFileName):
+        objectstore.delete_task_object(TASK, "../escape.json")
 
 
 def test_delete_many(objectstore: ObjectStore) -> None:

@@ -113,6 +113,21 @@ def test_unit_result_before_dag_is_refused(statestore):
         statestore.add_unit_result(task, world.service, unit_ref("U1", attempt=0))
 
 
+def test_a_unit_result_for_an_earlier_claim_is_refused(statestore):
+    world = World(statestore, n_tasks=1)
+    task = world.claim_one()
+    statestore.set_task_dag(task, world.service, dag_ref())
+    statestore.add_unit_result(task, world.service, unit_ref("U1"), claim=1)
+    # The same service gives the task back and claims it again: claim 2 is current.
+    statestore.set_task_status([task], TaskStatus.WAITING)
+    assert statestore.claim_tasks(world.service, 1) == [task]
+    assert statestore.get_task(task).attempts == 2
+    with pytest.raises(ClaimLost, match="claim 1"):
+        statestore.add_unit_result(task, world.service, unit_ref("U2"), claim=1)
+    statestore.add_unit_result(task, world.service, unit_ref("U3"), claim=2)
+    assert [r.unit_key for r in statestore.get_unit_results(task)] == ["U1", "U3"]
+
+
 def test_finish_success_completes_and_leaves_the_hub(statestore):
     world = World(statestore, n_tasks=1)
     task = world.claim_one()

@@ -35,7 +35,7 @@ REMOVE t._lock
 WITH t
 OPTIONAL MATCH (c:ComputeServiceRegistration {identifier: $identifier})-[:CLAIMS]->(t)
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
-RETURN t.status AS status, c IS NOT NULL AS holds, d {.*} AS dag
+RETURN t.status AS status, t.attempts AS claim, c IS NOT NULL AS holds, d {.*} AS dag
 """
 
 CREATE_DAG = """
@@ -151,12 +151,16 @@ def _dag_result(props: dict[str, Any]) -> ProtocolDAGResultRef:
     )
 
 
-def _lock_claimed(tx: ManagedTransaction, task: ScopedKey, identifier: str) -> Any:
+def _lock_claimed(
+    tx: ManagedTransaction, task: ScopedKey, identifier: str, claim: int | None = None
+) -> Any:
     record = single(
         list(tx.run(LOCK_AND_CHECK_CLAIM, task=str(task), identifier=identifier)), f"task {task}"
     )
     if not record["holds"] or record["status"] != TaskStatus.RUNNING:
         raise ClaimLost(f"{identifier} does not hold the claim on {task}")
+    if claim is not None and record["claim"] != claim:
+        raise ClaimLost(f"claim {claim} on {task} is over (the current one is {record['claim']})")
     return record
 
 
@@ -193,13 +197,17 @@ class Neo4jResults(ResultStore):
         return ClaimedTask(record=record, dag=_dag(row["dag"]))
 
     def add_unit_result(
-        self, task: ScopedKey, identifier: str, result: ProtocolUnitResultRef
+        self,
+        task: ScopedKey,
+        identifier: str,
+        result: ProtocolUnitResultRef,
+        claim: int | None = None,
     ) -> None:
         if result.attempt < 1:
             raise ValidationError("attempt numbers start at 1")
 
         def work(tx: ManagedTransaction) -> None:
-            record = _lock_claimed(tx, task, identifier)
+            record = _lock_claimed(tx, task, identifier, claim)
             if record["dag"] is None:
                 raise NotFound(f"task {task} has no ProtocolDAG yet")
             tx.run(
