@@ -77,6 +77,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--file-rounds", type=int, help="rounds of file transfers (3)")
     parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
     parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes of each API (1)",
+    )
+    parser.add_argument(
         "--servers-from-env",
         action="store_true",
         help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
@@ -91,7 +97,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.tasks < 200 or min(args.transformations, args.unit_results, args.file_mib) < 1:
+    sizes = (args.transformations, args.unit_results, args.file_mib, args.api_workers)
+    if args.tasks < 200 or min(sizes) < 1:
         parser.error("--tasks must be >= 200; other sizes >= 1")
     # The hub must hold a warm-up and two rounds of three runs (store, API, service layer).
     args.claim_max = min(args.claim_max, (args.tasks - 50) // 6)
@@ -106,7 +113,9 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, Measurement], dict[str, Any]]:
     """Deploy in ``work`` and take every measurement."""
     results: dict[str, Measurement] = {}
-    with deploy(work, args.heap, servers_from_env=args.servers_from_env) as deployment:
+    with deploy(
+        work, args.heap, servers_from_env=args.servers_from_env, api_workers=args.api_workers
+    ) as deployment:
         log("bench: network submission")
         results |= bench_submission(deployment, args.transformations, args.submit_repeats)
         log("bench: claims")

@@ -62,7 +62,7 @@ class APIServer:
 
     @property
     def pid(self) -> int:
-        """The server's process id (uvicorn with one worker serves in this process)."""
+        """The server's process id (with more than one worker, they are its children)."""
         return self.proc.pid
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -121,6 +121,7 @@ class Deployment:
     s3_settings: ObjectStoreSettings
     work: Path
     neo4j_version: str
+    api_workers: int = 1
 
     def user_client(self) -> UserClient:
         """A new client of the user API."""
@@ -145,7 +146,8 @@ class Deployment:
             "neo4j": self.neo4j_version,
             "objectstore": f"s3proxy, part_size {self.s3_settings.part_size // (1 << 20)} MiB, "
             f"max_concurrency {self.s3_settings.max_concurrency}",
-            "apis": "uvicorn, 1 worker each, separate processes (python -m alchemiscale_like)",
+            "apis": f"uvicorn, {self.api_workers} worker process(es) each, separate "
+            "deployments (python -m alchemiscale_like ... --workers N)",
         }
 
 
@@ -194,12 +196,15 @@ def _servers_from_env() -> tuple[dict[str, str], dict[str, str]]:
 
 
 @contextmanager
-def deploy(work: Path, heap: str, *, servers_from_env: bool = False) -> Iterator[Deployment]:
+def deploy(
+    work: Path, heap: str, *, servers_from_env: bool = False, api_workers: int = 1
+) -> Iterator[Deployment]:
     """Start everything in ``work``; stop it all on exit.
 
     With ``servers_from_env`` the Neo4j and S3 servers named by the environment are
     used instead of starting new ones (see :data:`SERVER_VARIABLES`): the run adds
     its data there and leaves it behind, so point it only at servers you can wipe.
+    Each API runs ``api_workers`` uvicorn worker processes.
     """
     with ExitStack() as stack:
         graph_env, s3_env = (
@@ -231,9 +236,10 @@ def deploy(work: Path, heap: str, *, servers_from_env: bool = False) -> Iterator
             "ALCHEMISCALE_LIKE_LOG_LEVEL": "WARNING",
         }
         log("deploy: user API and compute API (uvicorn processes)")
-        user_api = start_api("user-api", ["api"], env, work)
+        workers = ["--workers", str(api_workers)]
+        user_api = start_api("user-api", ["api", *workers], env, work)
         stack.callback(user_api.stop)
-        compute_api = start_api("compute-api", ["compute", "api"], env, work)
+        compute_api = start_api("compute-api", ["compute", "api", *workers], env, work)
         stack.callback(compute_api.stop)
         version = driver.execute_query(
             "CALL dbms.components() YIELD versions, edition RETURN versions[0] + ' ' + edition AS v"
@@ -247,4 +253,5 @@ def deploy(work: Path, heap: str, *, servers_from_env: bool = False) -> Iterator
             s3_settings=s3_settings,
             work=work,
             neo4j_version=str(version),
+            api_workers=api_workers,
         )

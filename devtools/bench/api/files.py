@@ -38,7 +38,7 @@ def _transfer(work: Callable[[], T], pids: dict[str, int]) -> tuple[float, T, di
     """Seconds of ``work()`` after flushing dirty pages, its result, and the RSS growth of
     the processes ``pids`` during it (MiB)."""
     os.sync()  # no writeback left over from the last transfer
-    with PeakRSS(pids).watching() as rss:
+    with PeakRSS(pids, trees=frozenset({"server"})).watching() as rss:
         seconds, result = timed(work)
     return seconds, result, rss.growth_mib()
 

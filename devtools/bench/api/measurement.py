@@ -114,20 +114,40 @@ def run_threads(work: Callable[[int], None], n: int) -> None:
         thread.join()
 
 
-class PeakRSS:
-    """Samples the RSS of some processes every 5 ms; ``growth`` is each peak minus its start."""
+def tree_rss(process: psutil.Process) -> int:
+    """RSS of ``process`` and all its descendants (a server's worker processes), in bytes."""
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
-    def __init__(self, pids: dict[str, int]) -> None:
+
+class PeakRSS:
+    """Samples the RSS of some processes every 5 ms; ``growth`` is each peak minus its start.
+
+    The processes named in ``trees`` are measured with their descendants, so a server
+    with several worker processes is measured whole.
+    """
+
+    def __init__(self, pids: dict[str, int], trees: frozenset[str] = frozenset()) -> None:
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.start = {name: p.memory_info().rss for name, p in self._processes.items()}
+        self._trees = trees
+        self.start = {name: self._rss(name) for name in self._processes}
         self.peak = dict(self.start)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.005):
-            for name, process in self._processes.items():
-                self.peak[name] = max(self.peak[name], process.memory_info().rss)
+            for name in self._processes:
+                self.peak[name] = max(self.peak[name], self._rss(name))
+
+    def _rss(self, name: str) -> int:
+        process = self._processes[name]
+        return tree_rss(process) if name in self._trees else process.memory_info().rss
 
     @contextmanager
     def watching(self) -> Iterator[PeakRSS]:

@@ -83,6 +83,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-tasks", type=int, help="one-unit Tasks run first (200)")
     parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
     parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes of each API (1)",
+    )
+    parser.add_argument(
         "--servers-from-env",
         action="store_true",
         help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
@@ -105,6 +111,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.probe_tasks,
         args.tasks_per_claim,
         args.warmup_tasks,
+        args.api_workers,
     )
     if min(counts) < 1 or min(args.unit_seconds, args.task_seconds) < 0:
         parser.error("counts must be >= 1 and seconds >= 0")
@@ -129,7 +136,9 @@ def run(
 ) -> tuple[dict[str, Measurement], dict[str, Any], dict[str, Any]]:
     """Deploy in ``work``, warm the servers up and take every measurement."""
     results: dict[str, Measurement] = {}
-    with deploy(work, args.heap, servers_from_env=args.servers_from_env) as deployment:
+    with deploy(
+        work, args.heap, servers_from_env=args.servers_from_env, api_workers=args.api_workers
+    ) as deployment:
         log(f"bench: warm-up, {args.warmup_tasks} tasks")
         warm = warm_up(deployment, args.warmup_tasks)
         log("bench: checkpointing overhead")

@@ -149,6 +149,23 @@ def _weighted_order(hubs: list[tuple[str, float]]) -> list[str]:
     ]
 
 
+def _window(count: int) -> int:
+    """How many of a hub's first tasks a claim of ``count`` looks at first."""
+    return 8 * count + 32
+
+
+def _claim_params(
+    network: str, identifier: str, count: int, protocols: Sequence[str] | None
+) -> dict[str, Any]:
+    return {
+        "network": network,
+        "identifier": identifier,
+        "count": count,
+        "now": now(),
+        "protocols": sorted(protocols) if protocols is not None else None,
+    }
+
+
 class _Attempts:
     """Counts a claim's transactions and how often the driver ran each one."""
 
@@ -271,22 +288,37 @@ class Neo4jClaims(ClaimStore):
         attempts: _Attempts,
     ) -> list[str]:
         scope_lists = [[None if f == "*" else f for f in scope.to_tuple()] for scope in scopes]
+        window = _window(count)
 
-        def hubs_work(tx: ManagedTransaction) -> Any:
-            return tx.run(
+        def first_work(tx: ManagedTransaction) -> tuple[bool, list[str], list[str]]:
+            # The heartbeat, the hub lookup and the first look into the first hub are
+            # one transaction: one commit instead of two on every claim.
+            record = tx.run(
                 CLAIMABLE_HUBS, identifier=identifier, scopes=scope_lists, now=now()
-            ).single()
+            ).single(strict=True)
+            if not record["registered"]:
+                return False, [], []
+            order = _weighted_order([(network, float(w)) for network, w in record["hubs"]])
+            if not order:
+                return True, [], []
+            params = _claim_params(order[0], identifier, count, protocols)
+            got = [r["sk"] for r in tx.run(CLAIM, candidates=window, **params)]
+            return True, order, got
 
-        record = self._db.write(attempts.counted(hubs_work))
-        if not record["registered"]:
+        registered, order, claimed = self._db.write(attempts.counted(first_work))
+        if not registered:
             raise NotFound(f"compute service {identifier} not found")
-        hubs = [(network, float(weight)) for network, weight in record["hubs"]]
-        claimed: list[str] = []
-        for network in _weighted_order(hubs):
+        for i, network in enumerate(order):
             while len(claimed) < count:
-                got = self._claim_from_hub(
-                    network, identifier, count - len(claimed), protocols, attempts
-                )
+                if i == 0 and not claimed:
+                    # The first look found nothing: look again, then at the whole hub.
+                    got = self._claim_from_hub(
+                        network, identifier, count, protocols, attempts, looks=(window, 2**62)
+                    )
+                else:
+                    got = self._claim_from_hub(
+                        network, identifier, count - len(claimed), protocols, attempts
+                    )
                 claimed.extend(got)
                 if not got:
                     break
@@ -301,27 +333,26 @@ class Neo4jClaims(ClaimStore):
         count: int,
         protocols: Sequence[str] | None,
         attempts: _Attempts,
+        looks: Sequence[int] | None = None,
     ) -> list[str]:
-        params: dict[str, Any] = {
-            "network": network,
-            "identifier": identifier,
-            "count": count,
-            "now": now(),
-            "protocols": sorted(protocols) if protocols is not None else None,
-        }
+        """Claim up to ``count`` tasks of one hub, one transaction per look.
+
+        By default the first ``_window(count)`` candidates are looked at twice (an
+        empty window is usually a race lost to another claimer), then every task of
+        the hub (the window may hold only unclaimable tasks: other protocols,
+        unfinished prerequisites).
+        """
+        params = _claim_params(network, identifier, count, protocols)
 
         def work(tx: ManagedTransaction, candidates: int) -> list[str]:
             return [r["sk"] for r in tx.run(CLAIM, candidates=candidates, **params)]
 
-        window = 8 * count + 32
-        # An empty window is usually a race lost to another claimer, so look
-        # again once; then it may hold only unclaimable tasks (other protocols,
-        # unfinished prerequisites), so look at every task of the hub.
-        return (
-            self._db.write(attempts.counted(work), window)
-            or self._db.write(attempts.counted(work), window)
-            or self._db.write(attempts.counted(work), 2**62)
-        )
+        window = _window(count)
+        for candidates in looks if looks is not None else (window, window, 2**62):
+            got: list[str] = self._db.write(attempts.counted(work), candidates)
+            if got:
+                return got
+        return []
 
     def get_task_claimant(self, task: ScopedKey) -> str | None:
         record = single(self._db.query(CLAIMANT, sk=str(task)), f"task {task}")
