@@ -116,7 +116,7 @@ def record_unit_result(
     if remembered is not None:
         try:
             return _record_unit_result(stores, task, service_id, chain, summary, remembered)
-        except (ClaimLost, Conflict, ValidationError):
+        except (Conflict, ValidationError):  # ClaimLost is a Conflict
             # Over, or remembered from an earlier claim of this service (whose folder
             # holds other content, and not the listed files): ask the store instead.
             stores.forget_claim(task, service_id)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import neo4j
 import pytest
 
+from devtools.servers.common import REPO_ROOT
 from tests.fixtures.neo4j_server import WIPE_ALL_DATA, Neo4jTestServer
 from tests.fixtures.s3_server import S3TestServer
 
@@ -35,3 +40,30 @@ def bench_env(
     }
     with neo4j_clean_driver.session() as session:
         session.run(WIPE_ALL_DATA).consume()
+
+
+QuickBench = Callable[[str], tuple[dict[str, Any], int]]
+
+
+@pytest.fixture
+def run_quick_bench(bench_env: dict[str, str]) -> QuickBench:
+    """Run ``python -m MODULE --quick --servers-from-env``: its JSON report and exit status.
+
+    The status must be 0 or 1 (targets met or missed; anything else shows the stderr
+    tail), and stdout must hold the report and nothing else.
+    """
+
+    def run(module: str) -> tuple[dict[str, Any], int]:
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--quick", "--servers-from-env", "--time-limit", "480"],
+            cwd=REPO_ROOT,
+            env=bench_env,
+            capture_output=True,
+            timeout=540,
+            check=False,
+        )
+        stderr_tail = result.stderr.decode(errors="replace")[-4000:]
+        assert result.returncode in (0, 1), stderr_tail
+        return json.loads(result.stdout), result.returncode
+
+    return run

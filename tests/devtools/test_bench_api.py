@@ -7,13 +7,9 @@ tasks, and that the exit status follows the targets missed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from devtools.servers.common import REPO_ROOT
+from tests.devtools.conftest import QuickBench
 
 MEASUREMENTS = {
     "submit_network",
@@ -26,19 +22,8 @@ MEASUREMENTS = {
 
 
 @pytest.mark.slow
-def test_quick_run_prints_a_complete_json_report(bench_env: dict[str, str]) -> None:
-    command = ["-m", "devtools.bench.api", "--quick", "--servers-from-env"]
-    result = subprocess.run(
-        [sys.executable, *command, "--time-limit", "480"],
-        cwd=REPO_ROOT,
-        env=bench_env,
-        capture_output=True,
-        timeout=540,
-        check=False,
-    )
-    stderr_tail = result.stderr.decode(errors="replace")[-4000:]
-    assert result.returncode in (0, 1), stderr_tail
-    report = json.loads(result.stdout)  # stdout holds the report and nothing else
+def test_quick_run_prints_a_complete_json_report(run_quick_bench: QuickBench) -> None:
+    report, returncode = run_quick_bench("devtools.bench.api")
     measurements = report["measurements"]
     assert set(measurements) == MEASUREMENTS
     for name, m in measurements.items():
@@ -52,7 +37,7 @@ def test_quick_run_prints_a_complete_json_report(bench_env: dict[str, str]) -> N
             assert isinstance(m["met"], bool), name
     missed = [name for name, m in measurements.items() if m["met"] is False]
     assert report["targets_missed"] == missed
-    assert result.returncode == (1 if missed else 0)
+    assert returncode == (1 if missed else 0)
 
     claims = measurements["claims"]["details"]
     assert claims["api"]["tasks_claimed"] > 0

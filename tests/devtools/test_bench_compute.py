@@ -9,8 +9,6 @@ targets missed.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import pytest
 from alchemiscale_like.models import ScopedKey
 from devtools.bench.compute.fleet import FleetLog
 from devtools.bench.compute.throughput import log_check, logs_ok
-from devtools.servers.common import REPO_ROOT
+from tests.devtools.conftest import QuickBench
 
 #: ``--quick`` sizes (devtools/bench/compute/__main__.py).
 QUICK_TASKS, QUICK_SERVICES, QUICK_PROBE_TASKS, QUICK_WARMUP_TASKS = 12, 2, 3, 2
@@ -81,20 +79,9 @@ def test_the_log_check_fails_when_a_task_is_never_done(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_quick_run_prints_a_complete_json_report(bench_env: dict[str, str]) -> None:
-    command = ["-m", "devtools.bench.compute", "--quick", "--servers-from-env"]
-    result = subprocess.run(
-        [sys.executable, *command, "--time-limit", "480"],
-        cwd=REPO_ROOT,
-        env=bench_env,
-        capture_output=True,
-        timeout=540,
-        check=False,
-    )
-    stderr_tail = result.stderr.decode(errors="replace")[-4000:]
-    assert result.returncode in (0, 1), stderr_tail
-    report = json.loads(result.stdout)  # stdout holds the report and nothing else
-    check_quick_report(report, result.returncode)
+def test_quick_run_prints_a_complete_json_report(run_quick_bench: QuickBench) -> None:
+    report, returncode = run_quick_bench("devtools.bench.compute")
+    check_quick_report(report, returncode)
 
 
 def check_quick_report(report: dict[str, Any], returncode: int) -> None:

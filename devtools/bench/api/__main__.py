@@ -21,7 +21,7 @@ from typing import Any
 
 from devtools.bench import api
 from devtools.bench.api.claims import bench_claims
-from devtools.bench.api.deployment import deploy
+from devtools.bench.api.deployment import add_deployment_options, deploy
 from devtools.bench.api.files import bench_files
 from devtools.bench.api.measurement import Measurement
 from devtools.bench.api.networks import bench_submission
@@ -75,23 +75,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--unit-results", type=int, help="unit-result uploads timed (500)")
     parser.add_argument("--file-mib", type=int, help="size of the transferred file (256)")
     parser.add_argument("--file-rounds", type=int, help="rounds of file transfers (3)")
-    parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
-    parser.add_argument(
-        "--api-workers",
-        type=int,
-        default=1,
-        help="uvicorn worker processes of each API (1)",
-    )
-    parser.add_argument(
-        "--servers-from-env",
-        action="store_true",
-        help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
-        "named by the environment instead of starting them; the run's data is left there",
-    )
-    parser.add_argument("--work-dir", type=Path, help="parent of the scratch folder (a temp dir)")
-    parser.add_argument(
-        "--time-limit", type=int, default=1800, help="abort after this many seconds"
-    )
+    add_deployment_options(parser)
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():

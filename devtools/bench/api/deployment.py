@@ -9,6 +9,7 @@ its own process whose RSS can be sampled. The benchmark keeps its own in-process
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import os
 import secrets
@@ -149,6 +150,27 @@ class Deployment:
             "apis": f"uvicorn, {self.api_workers} worker process(es) each, separate "
             "deployments (python -m alchemiscale_like ... --workers N)",
         }
+
+
+def add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :func:`deploy` (and the run's scratch folder and time limit)."""
+    parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes of each API (1)",
+    )
+    parser.add_argument(
+        "--servers-from-env",
+        action="store_true",
+        help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
+        "named by the environment instead of starting them; the run's data is left there",
+    )
+    parser.add_argument("--work-dir", type=Path, help="parent of the scratch folder (a temp dir)")
+    parser.add_argument(
+        "--time-limit", type=int, default=1800, help="abort after this many seconds"
+    )
 
 
 def _start_servers(

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from devtools.bench import compute
-from devtools.bench.api.deployment import Deployment, deploy
+from devtools.bench.api.deployment import Deployment, add_deployment_options, deploy
 from devtools.bench.api.measurement import Measurement
 from devtools.bench.api.report import build_report, log
 from devtools.bench.compute.checkpointing import bench_checkpointing
@@ -81,23 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tasks-per-claim", type=int, help="the services' tasks_per_claim setting (1)"
     )
     parser.add_argument("--warmup-tasks", type=int, help="one-unit Tasks run first (200)")
-    parser.add_argument("--heap", help="heap of the Neo4j started here (2g)")
-    parser.add_argument(
-        "--api-workers",
-        type=int,
-        default=1,
-        help="uvicorn worker processes of each API (1)",
-    )
-    parser.add_argument(
-        "--servers-from-env",
-        action="store_true",
-        help="use the Neo4j (NEO4J_URL, ...) and S3 (ALCHEMISCALE_LIKE_OBJECTSTORE_*) servers "
-        "named by the environment instead of starting them; the run's data is left there",
-    )
-    parser.add_argument("--work-dir", type=Path, help="parent of the scratch folder (a temp dir)")
-    parser.add_argument(
-        "--time-limit", type=int, default=1800, help="abort after this many seconds"
-    )
+    add_deployment_options(parser)
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():
