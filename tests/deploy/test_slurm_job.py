@@ -168,6 +168,7 @@ def test_services_finish_the_tasks_and_the_job_exits_0(
     assert all(Path(s["scratch"]).parent == tmp_path / "alchemiscale-like" for s in started)
 
 
+@pytest.mark.slow  # the services run for their whole max_time (35 s)
 def test_services_leave_before_the_walltime_and_release_their_tasks(
     deployment: Deployment, neo4j_driver: neo4j.Driver, tmp_path: Path
 ) -> None:
