@@ -1,61 +1,63 @@
-"""Reading request bodies within limits: JSON (optionally zstd) and streamed file uploads.
+"""Reading request bodies within limits: JSON (optionally zstd) and login forms.
 
 Bodies are read incrementally and refused as soon as they pass their limit, so
 an oversized or endless body costs at most the limit. zstd bodies are
 decompressed in bounded chunks (a zstd bomb stops at the decompressed limit).
-File uploads are spooled to disk while hashed: never held in memory.
+File uploads are streamed to the store: see :mod:`~.uploads`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import zstandard
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alchemiscale_like.errors import (
-    IntegrityError,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationError,
 )
 from alchemiscale_like.models.keyedchain import parse_json
-from alchemiscale_like.models.patterns import is_sha256
 from alchemiscale_like.server.errors import error_response
 from alchemiscale_like.server.settings import APISettings
 
 _JSON_TYPES = ("application/json",)
-_FILE_TYPES = ("application/octet-stream",)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _CHUNK = 1 << 20
 #: Largest form body accepted (the login form of ``POST /token``: an identifier and a key).
 MAX_FORM_SIZE = 16 * 1024
 
 
-def _media_type(request: Request) -> str:
+def media_type(request: Request) -> str:
+    """The request's ``Content-Type`` without parameters, lowercased."""
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def _encoding(request: Request) -> str:
+def content_encoding(request: Request) -> str:
+    """The request's ``Content-Encoding``: ``identity`` or ``zstd`` (else UnsupportedMediaType)."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "zstd"):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (use zstd)")
     return encoding
 
 
-def _declared_length(request: Request, limit: int) -> None:
+def declared_length(request: Request, limit: int) -> int | None:
+    """The request's ``Content-Length`` (None when the body is chunked), within ``limit``.
+
+    Raises:
+        ValidationError: not a non-negative integer.
+        PayloadTooLarge: over ``limit``.
+    """
     declared = request.headers.get("content-length")
     if declared is None:
-        return
+        return None
     if not declared.isdigit():
         raise ValidationError("Content-Length must be a non-negative integer")
     if int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    return int(declared)
 
 
 async def read_json_body(request: Request, settings: APISettings) -> Any:
@@ -66,10 +68,10 @@ async def read_json_body(request: Request, settings: APISettings) -> Any:
         PayloadTooLarge: the body (or its decompressed form) is over its limit.
         ValidationError: malformed JSON or zstd, or nesting too deep.
     """
-    if _media_type(request) not in _JSON_TYPES:
+    if media_type(request) not in _JSON_TYPES:
         raise UnsupportedMediaType("request body must be application/json")
-    encoding = _encoding(request)
-    _declared_length(request, settings.max_body_size)
+    encoding = content_encoding(request)
+    declared_length(request, settings.max_body_size)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
@@ -104,66 +106,6 @@ def _decompress(data: bytes, limit: int) -> bytes:
     except zstandard.ZstdError as exc:
         raise ValidationError(f"request body is not valid zstd: {exc}") from exc
     return bytes(out)
-
-
-def declared_sha256(request: Request) -> str:
-    """The ``X-Content-SHA256`` header (required on uploads)."""
-    value = request.headers.get("x-content-sha256", "")
-    if not is_sha256(value):
-        raise ValidationError("uploads need an X-Content-SHA256 header of 64 lowercase hex digits")
-    return value
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A spooled upload whose bytes matched their declared sha256 (file rewound)."""
-
-    file: IO[bytes]
-    sha256: str
-    size: int
-
-    def close(self) -> None:
-        """Delete the spool file."""
-        self.file.close()
-
-
-async def spool_upload(request: Request, settings: APISettings) -> Upload:
-    """Stream a file upload to a spool file, checking its declared sha256.
-
-    The caller closes the returned :class:`Upload` (which deletes the spool file).
-
-    Raises:
-        UnsupportedMediaType: not ``application/octet-stream`` (or an encoding).
-        PayloadTooLarge: over ``max_file_size``.
-        IntegrityError: the bytes do not hash to the declared sha256.
-    """
-    if _media_type(request) not in _FILE_TYPES:
-        raise UnsupportedMediaType("file uploads must be application/octet-stream")
-    if _encoding(request) != "identity":
-        raise UnsupportedMediaType("file uploads are sent as they are (no Content-Encoding)")
-    sha256 = declared_sha256(request)
-    _declared_length(request, settings.max_file_size)
-    spool_dir = Path(settings.spool_dir) if settings.spool_dir is not None else None
-    spool = tempfile.TemporaryFile(prefix="upload-", dir=spool_dir)  # noqa: SIM115
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > settings.max_file_size:
-                raise PayloadTooLarge(f"upload exceeds the limit of {settings.max_file_size} bytes")
-            digest.update(chunk)
-            spool.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise IntegrityError(
-                f"uploaded bytes hash to {digest.hexdigest()}, not the declared {sha256}"
-            )
-        spool.flush()
-        spool.seek(0)
-        return Upload(spool, sha256, size)
-    except BaseException:
-        spool.close()
-        raise
 
 
 class LimitFormBodies:

@@ -25,7 +25,8 @@ class APISettings(BaseSettings):
     max_file_size: Annotated[int, Field(gt=0)] = 1 << 40
     """Largest result or checkpoint file accepted, in bytes."""
     spool_dir: Path | None = None
-    """Where uploaded files are spooled while they stream to the store (default: temp dir)."""
+    """Where uploaded files are kept on disk while they stream on to the store (default: the
+    temp dir); each upload uses its size there until it is stored."""
     lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     """A compute service silent for longer than this loses its claims."""
     presigned_expiry: Annotated[int, Field(gt=0)] = 3600

@@ -7,6 +7,7 @@ changed" means exactly that.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from alchemiscale_like.models import (
 )
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.protocols.testing import FileProtocol, FileSettings
+from alchemiscale_like.services import claims
+from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore import ObjectStore
 from tests.server.conftest import KEYS, SCOPE, Deployment
 
@@ -198,6 +201,35 @@ def run_locally(dag: ProtocolDAG, claim: int, workdir: Path) -> LocalRun:
     )
     dag_result = DAGExecutor(units).execute(dag, [], on_unit_result=keep)
     return LocalRun(dag, results, files, dag_result)
+
+
+def claimed_with_dag(
+    d: Deployment, name: str, suffix: str
+) -> tuple[ScopedKey, ComputeClient, Transformation, ProtocolDAG]:
+    """Alice's one-task network ``name``; service ``worker~suffix`` claims the task and
+    stores its DAG (seed 7), so the compute API remembers the claim."""
+    alice = user(d)
+    network = alice.create_network(file_network(name), SCOPE)
+    (transformation,) = alice.get_network_transformations(network)
+    (task,) = alice.create_tasks(transformation)
+    alice.action_tasks([task], network)
+    service = compute(d, suffix=suffix)
+    service.register()
+    assert service.claim_tasks() == [task]
+    model = service.get_task_transformation(task)
+    _, dag = service.set_task_dag(task, model.create(seed=7))
+    return task, service, model, dag
+
+
+#: The lease of :func:`expire_lease` (any length: time is driven past it).
+LEASE_SECONDS = 300.0
+
+
+def expire_lease(d: Deployment, service: ComputeClient) -> None:
+    """Run the server's lease rule with a ``now`` past the lease: ``service`` is out."""
+    stores = Stores(d.statestore, d.objectstore, lease_seconds=LEASE_SECONDS)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * LEASE_SECONDS)
+    assert claims.expire_leases(stores, now=later) == [service.service_id]
 
 
 def upload_run(client: ComputeClient, task: ScopedKey, run: LocalRun, count: int) -> None:

@@ -12,7 +12,6 @@ The same holds when another service has claimed the task in the meantime.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -22,29 +21,22 @@ import neo4j
 import pytest
 import requests
 
-from alchemiscale_like.client import ComputeClient
-from alchemiscale_like.models import ScopedKey, Transformation
-from alchemiscale_like.models.protocoldag import ProtocolDAG
 from alchemiscale_like.models.task import TaskStatus
-from alchemiscale_like.services import claims
-from alchemiscale_like.services.stores import Stores
-from tests.server.conftest import SCOPE, Deployment
+from tests.server.conftest import Deployment
 from tests.server.helpers import (
     TIMEOUT,
     LocalRun,
     assert_error,
     assert_healthy,
     bearer,
+    claimed_with_dag,
     compute,
-    file_network,
+    expire_lease,
     run_locally,
     snapshot,
     token,
     upload_run,
-    user,
 )
-
-LEASE_SECONDS = 300.0
 
 
 def _upload(data: bytes) -> dict[str, Any]:
@@ -77,41 +69,16 @@ def _late_calls(run: LocalRun, other_dag: Any) -> dict[str, tuple[str, str, dict
     }
 
 
-def _claimed_with_dag(
-    d: Deployment, name: str, suffix: str
-) -> tuple[ScopedKey, ComputeClient, Transformation, ProtocolDAG]:
-    """Alice's one-task network ``name``; service ``worker~suffix`` claims the task and
-    stores its DAG (seed 7), so the compute API remembers the claim."""
-    alice = user(d)
-    network = alice.create_network(file_network(name), SCOPE)
-    (transformation,) = alice.get_network_transformations(network)
-    (task,) = alice.create_tasks(transformation)
-    alice.action_tasks([task], network)
-    service = compute(d, suffix=suffix)
-    service.register()
-    assert service.claim_tasks() == [task]
-    model = service.get_task_transformation(task)
-    _, dag = service.set_task_dag(task, model.create(seed=7))
-    return task, service, model, dag
-
-
-def _expire_lease(d: Deployment, service: ComputeClient) -> None:
-    """Run the server's lease rule with a ``now`` past the lease: ``service`` is out."""
-    stores = Stores(d.statestore, d.objectstore, lease_seconds=LEASE_SECONDS)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * LEASE_SECONDS)
-    assert claims.expire_leases(stores, now=later) == [service.service_id]
-
-
 @pytest.mark.parametrize("meanwhile", ["task waiting", "task claimed by another service"])
 def test_late_uploads_get_409_and_change_nothing(
     meanwhile: str, deployment: Deployment, neo4j_clean_driver: neo4j.Driver, tmp_path: Path
 ) -> None:
     d = deployment
-    task, late, model, dag = _claimed_with_dag(d, "files", "late")
+    task, late, model, dag = claimed_with_dag(d, "files", "late")
     run = run_locally(dag, late.get_task(task).attempts, tmp_path)
     other_dag = json.loads(model.create(seed=8).to_json())
 
-    _expire_lease(d, late)
+    expire_lease(d, late)
     assert d.statestore.get_task_status([task]) == {task: TaskStatus.WAITING}
     if meanwhile == "task claimed by another service":
         successor = compute(d, suffix="next")
@@ -146,11 +113,11 @@ def test_a_remembered_claim_that_is_over_changes_nothing(
     # stored before its recording write finds the claim over: that stored result must
     # be taken back before the 409.
     d = deployment
-    task, late, _, dag = _claimed_with_dag(d, "remembered", "remembered")
+    task, late, _, dag = claimed_with_dag(d, "remembered", "remembered")
     run = run_locally(dag, late.get_task(task).attempts, tmp_path)
     producer, consumer = run.results[0], run.results[-1]
 
-    _expire_lease(d, late)
+    expire_lease(d, late)
     before = snapshot(neo4j_clean_driver, d.objectstore)
     jwt = token(d.compute_url, "worker")
     for result in (consumer, producer):
@@ -170,10 +137,10 @@ def test_a_service_that_claims_a_task_again_records_under_its_new_claim(
     # Claim 1 is remembered by the API; the service loses it and claims the task
     # again (claim 2). Its uploads must land in claim 2's folders, none in claim 1's.
     d = deployment
-    task, service, _, dag = _claimed_with_dag(d, "again", "again")
+    task, service, _, dag = claimed_with_dag(d, "again", "again")
     assert service.get_task(task).attempts == 1
 
-    _expire_lease(d, service)
+    expire_lease(d, service)
     service.register()
     assert service.claim_tasks() == [task]
     assert service.get_task(task).attempts == 2

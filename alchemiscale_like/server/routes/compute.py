@@ -7,6 +7,7 @@ goes through :mod:`alchemiscale_like.services.results`, which checks the claim.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
@@ -20,7 +21,6 @@ from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.server.auth import Caller, State
-from alchemiscale_like.server.body import spool_upload
 from alchemiscale_like.server.routes.common import (
     CHAIN_BODY,
     CHAIN_RESPONSE,
@@ -36,6 +36,7 @@ from alchemiscale_like.server.routes.common import (
     scoped_key,
     stream,
 )
+from alchemiscale_like.server.uploads import store_upload
 from alchemiscale_like.services import claims, dags, files, results
 from alchemiscale_like.services.networks import object_chain
 from alchemiscale_like.storage.objectstore.models import ObjectInfo
@@ -256,21 +257,10 @@ async def put_result_file(
     sk = _task(caller, task)
     results.check_attempt(attempt)  # refuse bad attempts and names before reading
     STORE_LAYOUT.unit_file(unit_key, attempt, name)
-    upload = await spool_upload(request, state.settings)
-    try:
-        return await in_thread(
-            results.store_result_file,
-            state.stores,
-            sk,
-            service_id,
-            unit_key,
-            attempt,
-            name,
-            upload.file,
-            upload.sha256,
-        )
-    finally:
-        upload.close()
+    store = functools.partial(
+        results.store_result_file, state.stores, sk, service_id, unit_key, attempt, name
+    )
+    return await store_upload(request, state.settings, store)
 
 
 @router.get("/tasks/{task}/files/{location:path}", responses=FILE_RESPONSE)
@@ -307,20 +297,10 @@ async def put_checkpoint(
     """Replace one checkpoint file of a unit of a held task."""
     sk = _task(caller, task)
     STORE_LAYOUT.checkpoint(unit_key, name)
-    upload = await spool_upload(request, state.settings)
-    try:
-        return await in_thread(
-            results.store_checkpoint,
-            state.stores,
-            sk,
-            service_id,
-            unit_key,
-            name,
-            upload.file,
-            upload.sha256,
-        )
-    finally:
-        upload.close()
+    store = functools.partial(
+        results.store_checkpoint, state.stores, sk, service_id, unit_key, name
+    )
+    return await store_upload(request, state.settings, store)
 
 
 @router.get("/tasks/{task}/units/{unit_key}/checkpoints/{name:path}", responses=FILE_RESPONSE)

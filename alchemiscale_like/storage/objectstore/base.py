@@ -49,6 +49,7 @@ from alchemiscale_like.storage.objectstore.models import (
     FileSource,
     ListedObject,
     ObjectInfo,
+    OpenSource,
     RawObject,
     StoredPayload,
     WriteMode,
@@ -438,7 +439,7 @@ class ObjectStore(ABC):
             compress = should_compress(location)
         with ExitStack() as stack:
             if isinstance(source, str | os.PathLike):
-                fileobj: IO[bytes] = stack.enter_context(open(source, "rb"))
+                fileobj: OpenSource = stack.enter_context(open(source, "rb"))
             else:
                 fileobj = source
             payload = file_payload(

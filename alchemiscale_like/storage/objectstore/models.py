@@ -13,10 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alchemiscale_like.errors import AlreadyExists, IntegrityError
 from alchemiscale_like.storage.objectstore.codec import Encoding, Readable
+from alchemiscale_like.storage.objectstore.growing import GrowingFile
 
-#: What :meth:`ObjectStore.put_file` accepts: a path, or a binary file object
-#: (read from its current position; non-seekable streams are spooled to disk).
-FileSource = str | os.PathLike[str] | IO[bytes]
+#: An open source of bytes to store: a binary file object, or an upload still arriving.
+OpenSource = IO[bytes] | GrowingFile
+#: What :meth:`ObjectStore.put_file` accepts: a path, a binary file object (read
+#: from its current position; non-seekable streams are spooled to disk), or a
+#: :class:`GrowingFile` (sent while it arrives).
+FileSource = str | os.PathLike[str] | OpenSource
 
 
 class ObjectInfo(BaseModel):
@@ -74,15 +78,20 @@ class StoredPayload:
     * ``unchanged``: must still return True before publishing. Set for regular
       files (an ``fstat`` comparison); when ``stored_sha256`` was computed from
       the file just before, it replaces a second hashing pass, which would cost
-      as much CPU as the upload itself.
+      as much CPU as the upload itself;
+    * ``available``: for a source still being received (a
+      :class:`~.growing.GrowingFile`), blocks until the first ``n`` stored bytes
+      can be read. A backend that reads the source's descriptor directly instead
+      of calling ``read`` must call it first.
     """
 
     info: ObjectInfo
-    source: IO[bytes]
+    source: OpenSource
     stored_size: int
     stored_sha256: str
     verify_by_hash: bool = True
     unchanged: Callable[[], bool] | None = None
+    available: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.verify_by_hash and self.unchanged is None:

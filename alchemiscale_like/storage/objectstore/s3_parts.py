@@ -20,10 +20,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from alchemiscale_like.errors import IntegrityError
-from alchemiscale_like.storage.objectstore.models import SentBytes, StoredPayload
+from alchemiscale_like.storage.objectstore.models import OpenSource, SentBytes, StoredPayload
 from alchemiscale_like.storage.objectstore.transfer import regular_file_fd
 
 #: Reading a part to hash it goes in blocks of this size (no whole part in memory).
@@ -118,6 +118,8 @@ def upload_parts(
             length = min(part_size, payload.stored_size - offset)
             body: Any
             if fd is not None:
+                if payload.available is not None:
+                    payload.available(start + offset + length)
                 body = FileWindow(fd, start + offset, length)
                 _account(sent, body, length)
             else:
@@ -139,7 +141,7 @@ def upload_parts(
     ]
 
 
-def part_window(source: IO[bytes], start: int, part: SentPart) -> FileWindow | None:
+def part_window(source: OpenSource, start: int, part: SentPart) -> FileWindow | None:
     """``part`` read again from ``source`` (first stored byte at ``start``), if a regular file.
 
     None for other sources, whose bytes cannot be read twice without hashing them

@@ -18,7 +18,8 @@ from alchemiscale_like.storage.objectstore.codec import (
     copy_hashing,
     hash_stream,
 )
-from alchemiscale_like.storage.objectstore.models import ObjectInfo, StoredPayload
+from alchemiscale_like.storage.objectstore.growing import GrowingFile
+from alchemiscale_like.storage.objectstore.models import ObjectInfo, OpenSource, StoredPayload
 
 #: Downloads read this many chunks (of up to 1 MiB) ahead of the disk writes.
 READ_AHEAD = 16
@@ -26,7 +27,7 @@ READ_AHEAD = 16
 
 def file_payload(
     location: str,
-    fileobj: IO[bytes],
+    fileobj: OpenSource,
     *,
     compress: bool,
     sha256: str | None,
@@ -43,6 +44,9 @@ def file_payload(
     * seekable, ``sha256`` given: not pre-hashed; the backend hashes what it
       sends and checks it against ``sha256``.
 
+    * a :class:`GrowingFile` (an upload still arriving): sent as it arrives,
+      trusting its sha256, which it checks before it gives out its last bytes.
+
     Whatever the case, the backend refuses to publish bytes that differ from the
     ones hashed (see :class:`StoredPayload`). Spool files are closed (deleted)
     by ``stack``.
@@ -50,7 +54,9 @@ def file_payload(
     Raises:
         IntegrityError: ``sha256`` was given and is not the content's.
     """
-    if compress or not _seekable(fileobj):
+    if isinstance(fileobj, GrowingFile) and not compress:
+        return _growing_payload(location, fileobj, sha256)
+    if compress or isinstance(fileobj, GrowingFile) or not _seekable(fileobj):
         target = stack.enter_context(spool())
         if compress:
             digest, size, stored_digest, stored_size = compress_stream(fileobj, target)
@@ -82,6 +88,27 @@ def file_payload(
     return _payload(info, fileobj, size, digest, hashed_now=True, identity=identity)
 
 
+def _growing_payload(location: str, source: GrowingFile, sha256: str | None) -> StoredPayload:
+    if sha256 is not None and sha256 != source.sha256:
+        raise IntegrityError(
+            f"{location}: the upload declares sha256 {source.sha256}, not the given {sha256}"
+        )
+    if source.tell() != 0:
+        raise ValueError("a GrowingFile is stored from its first byte")
+    info = ObjectInfo(location=location, sha256=source.sha256, size=source.size)
+    return StoredPayload(
+        info,
+        source,
+        source.size,
+        source.sha256,
+        # Its writer hashed every byte as it arrived; the last ones are readable
+        # only once they matched, and before that the backend cannot publish.
+        verify_by_hash=False,
+        unchanged=lambda: source.sealed,
+        available=source.wait_for,
+    )
+
+
 def _payload(
     info: ObjectInfo,
     source: IO[bytes],
@@ -108,7 +135,7 @@ def _payload(
     )
 
 
-def regular_file_fd(fileobj: IO[bytes]) -> int | None:
+def regular_file_fd(fileobj: OpenSource) -> int | None:
     """The descriptor of ``fileobj`` if it is an open regular file, else None."""
     try:
         fd = fileobj.fileno()
