@@ -20,33 +20,41 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     single,
     to_native,
 )
+from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REGISTER = """
+REGISTER = fixed_plan(
+    """
 MERGE (c:ComputeServiceRegistration {identifier: $identifier})
 ON CREATE SET c.registered = $now
 SET c.heartbeat = $now, c.protocols = $protocols
 RETURN c {.*} AS service
 """
+)
 
-HEARTBEAT = """
+HEARTBEAT = fixed_plan(
+    """
 MATCH (c:ComputeServiceRegistration {identifier: $identifier})
 SET c.heartbeat = $now RETURN c.identifier AS id
 """
+)
 
-GET_SERVICE = """
+GET_SERVICE = fixed_plan(
+    """
 MATCH (c:ComputeServiceRegistration {identifier: $identifier})
 OPTIONAL MATCH (c)-[:CLAIMS]->(t:Task)
 RETURN c {.*} AS service, collect(t.scoped_key) AS claimed
 """
+)
 
 # Deregistering returns the service's running tasks to waiting: their DAG and
 # unit results stay, so the next claimant resumes.
-DEREGISTER = """
+DEREGISTER = fixed_plan(
+    """
 UNWIND $identifiers AS identifier
 MATCH (c:ComputeServiceRegistration {identifier: identifier})
 OPTIONAL MATCH (c)-[claim:CLAIMS]->(t:Task)
@@ -62,6 +70,7 @@ WITH c, collect(t.scoped_key) AS released
 DETACH DELETE c
 RETURN released
 """
+)
 
 EXPIRED = """
 MATCH (c:ComputeServiceRegistration) WHERE c.heartbeat < $older_than
@@ -99,7 +108,8 @@ RETURN c IS NOT NULL AS registered, hubs
 # Nodes reached from `t` carry no label, so they can only be expanded from `t`
 # (ACTIONS, PERFORMS and EXTENDS lead only to Tasks and Transformations), and
 # INDEX SEEK forbids the index scan the same statistics allow.
-CLAIM = """
+CLAIM = fixed_plan(
+    """
 MATCH ()-[a:ACTIONS]->(t)
 USING INDEX SEEK a:ACTIONS(network, priority, order)
 WHERE a.network = $network AND a.priority IS NOT NULL AND a.order IS NOT NULL
@@ -122,12 +132,15 @@ WITH t, priority, draw
 CALL (t) { MATCH (t)<-[x:ACTIONS]-() REMOVE x.order }
 RETURN t.scoped_key AS sk ORDER BY priority ASC, draw DESC
 """
+)
 
-CLAIMANT = """
+CLAIMANT = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $sk})
 OPTIONAL MATCH (c:ComputeServiceRegistration)-[:CLAIMS]->(t)
 RETURN c.identifier AS id
 """
+)
 
 
 def _service(props: dict[str, Any], claimed: list[str]) -> ComputeServiceRecord:

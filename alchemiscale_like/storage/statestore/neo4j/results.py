@@ -16,6 +16,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     single,
     to_native,
 )
+from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.neo4j.tasks import APPLY_STATUS, task_record
 from alchemiscale_like.storage.statestore.records import (
     ClaimedTask,
@@ -28,7 +29,8 @@ from alchemiscale_like.storage.statestore.records import (
 from alchemiscale_like.storage.statestore.rules import RestartCounter, decide_restart
 
 # Locks the task (write lock via SET) and reports whether ``$identifier`` holds it.
-LOCK_AND_CHECK_CLAIM = """
+LOCK_AND_CHECK_CLAIM = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 SET t._lock = true
 REMOVE t._lock
@@ -37,20 +39,26 @@ OPTIONAL MATCH (c:ComputeServiceRegistration {identifier: $identifier})-[:CLAIMS
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
 RETURN t.status AS status, t.attempts AS claim, c IS NOT NULL AS holds, d {.*} AS dag
 """
+)
 
-CREATE_DAG = """
+CREATE_DAG = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 CREATE (t)-[:HAS_DAG]->(d:ProtocolDAGRef {task: $task, key: $key, relpath: $relpath,
                                           n_units: $n_units})
 """
+)
 
-GET_DAG = """
+GET_DAG = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
 RETURN d {.*} AS dag
 """
+)
 
-CLAIMED_TASK = """
+CLAIMED_TASK = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})-[:PERFORMS]->(tf:Transformation)
 OPTIONAL MATCH (t)-[:EXTENDS]->(prev:Task)
 OPTIONAL MATCH (c:ComputeServiceRegistration)-[:CLAIMS]->(t)
@@ -58,8 +66,10 @@ OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
 RETURN t {.*} AS task, tf.scoped_key AS transformation, prev.scoped_key AS extends,
        c.identifier AS claimant, d {.*} AS dag
 """
+)
 
-ADD_UNIT_RESULT = """
+ADD_UNIT_RESULT = fixed_plan(
+    """
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (u:ProtocolUnitResultRef {uid: $uid})
   ON CREATE SET u.unit_key = $unit_key, u.attempt = $attempt, u.ok = $ok, u.relpath = $relpath,
@@ -72,8 +82,10 @@ UNWIND $files AS f
 CREATE (u)-[:HAS_FILE]->(:ResultFileRef {name: f.name, size: f.size, sha256: f.sha256,
                                          location: f.location})
 """
+)
 
-UNIT_RESULTS = """
+UNIT_RESULTS = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 OPTIONAL MATCH (t)-[:HAS_DAG]->(:ProtocolDAGRef)-[:HAS_UNIT_RESULT]->(u:ProtocolUnitResultRef)
 WHERE u.ok OR NOT $ok_only
@@ -82,50 +94,65 @@ WITH t, u, collect(f {.*}) AS files
 RETURN t.scoped_key AS task, u {.*} AS unit, files
 ORDER BY u.unit_key, u.attempt
 """
+)
 
-PROGRESS = """
+PROGRESS = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
 OPTIONAL MATCH (d)-[:HAS_UNIT_RESULT]->(u:ProtocolUnitResultRef {ok: true})
 RETURN d.n_units AS total, count(DISTINCT u.unit_key) AS done
 """
+)
 
-HAS_OK_RESULT = """
+HAS_OK_RESULT = fixed_plan(
+    """
 MATCH (:ProtocolDAGRef {task: $task})-[:RESULTS_IN]->(r:ProtocolDAGResultRef {ok: true})
 RETURN r.key AS key
 """
+)
 
-ADD_DAG_RESULT = """
+ADD_DAG_RESULT = fixed_plan(
+    """
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (r:ProtocolDAGResultRef {uid: $uid})
   ON CREATE SET r.key = $key, r.ok = $ok, r.relpath = $relpath, r.created = $created,
                 r.task = $task
 MERGE (d)-[:RESULTS_IN]->(r)
 """
+)
 
-RESTART_PATTERNS_FOR_TASK = """
+RESTART_PATTERNS_FOR_TASK = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})<-[:ACTIONS]-(th:TaskHub)<-[:ENFORCES]-(p:TaskRestartPattern)
 OPTIONAL MATCH (p)-[ap:APPLIES]->(t)
 RETURN p.uid AS uid, p.pattern AS pattern, p.max_retries AS max_retries,
        coalesce(ap.num_retries, 0) AS used, th.network AS network
 """
+)
 
-COUNT_RESTART = """
+COUNT_RESTART = fixed_plan(
+    """
 MATCH (p:TaskRestartPattern {uid: $uid}), (t:Task {scoped_key: $task})
 MERGE (p)-[ap:APPLIES]->(t)
 SET ap.num_retries = $used
 """
+)
 
-CANCEL_ON_HUB = """
+CANCEL_ON_HUB = fixed_plan(
+    """
 MATCH (th:TaskHub {network: $network})-[a:ACTIONS]->(:Task {scoped_key: $task})
 DELETE a
 """
+)
 
-TASK_RESULTS = """
+TASK_RESULTS = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $task})
 OPTIONAL MATCH (t)-[:HAS_DAG]->(:ProtocolDAGRef)-[:RESULTS_IN]->(r:ProtocolDAGResultRef)
 RETURN t.scoped_key AS found, r {.*} AS result ORDER BY r.created
 """
+)
 
 TRANSFORMATION_RESULTS = """
 MATCH (tf:Transformation {scoped_key: $sk})

@@ -25,6 +25,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     single,
     to_native,
 )
+from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.records import TaskRecord
 from alchemiscale_like.storage.statestore.rules import (
     DEFAULT_ACTION_WEIGHT,
@@ -57,11 +58,13 @@ MATCH (prev:Task {scoped_key: spec.extends})
 CREATE (t)-[:EXTENDS]->(prev)
 """
 
-GET_TASK = """
+GET_TASK = fixed_plan(
+    """
 MATCH (t:Task {scoped_key: $sk})-[:PERFORMS]->(tf:Transformation)
 OPTIONAL MATCH (t)-[:EXTENDS]->(prev:Task)
 RETURN t {.*} AS task, tf.scoped_key AS transformation, prev.scoped_key AS extends
 """
+)
 
 TRANSFORMATION_TASKS = """
 MATCH (tf:Transformation {scoped_key: $sk})
@@ -132,30 +135,36 @@ OPTIONAL MATCH ()-[a:ACTIONS]->(t)
 SET a.priority = $priority
 """
 
-GET_STATUS = """
+GET_STATUS = fixed_plan(
+    """
 UNWIND $tasks AS sk
 MATCH (t:Task {scoped_key: sk}) RETURN t.scoped_key AS sk, t.status AS status
 """
+)
 
 # Setting a property takes the node's write lock; reading after it sees the
 # latest committed status, so the transition check cannot race another writer.
-LOCK_TASKS = """
+LOCK_TASKS = fixed_plan(
+    """
 UNWIND $tasks AS sk
 MATCH (t:Task {scoped_key: sk})
 SET t._lock = true
 REMOVE t._lock
 RETURN t.scoped_key AS sk, t.status AS status
 """
+)
 
-EXTENDING_TASKS = """
+EXTENDING_TASKS = fixed_plan(
+    """
 UNWIND $tasks AS sk
 MATCH (:Task {scoped_key: sk})<-[:EXTENDS*1..]-(e:Task)
 SET e._lock = true
 REMOVE e._lock
 RETURN DISTINCT e.scoped_key AS sk, e.status AS status
 """
+)
 
-APPLY_STATUS = (
+APPLY_STATUS = fixed_plan(
     """
 UNWIND $tasks AS sk
 MATCH (t:Task {scoped_key: sk})
