@@ -10,9 +10,11 @@ tasks that are not waiting carry no ``order`` and so are not in the index.
 
 from __future__ import annotations
 
-#: Relationship index that claims seek on.
+#: Name of the relationship index that claims seek on.
+CLAIM_ORDER_INDEX_NAME = "actions_claim_order"
+#: Its definition.
 CLAIM_ORDER_INDEX = (
-    "CREATE INDEX actions_claim_order IF NOT EXISTS "
+    f"CREATE INDEX {CLAIM_ORDER_INDEX_NAME} IF NOT EXISTS "
     "FOR ()-[a:ACTIONS]-() ON (a.network, a.priority, a.order)"
 )
 

@@ -78,20 +78,25 @@ RETURN c.identifier AS id
 """
 
 # One round trip: the registration check, the heartbeat a claim counts as, and
-# the hubs within the scopes (SET on a missing registration does nothing).
-CLAIMABLE_HUBS = """
+# the hubs within the scopes (SET on a missing registration does nothing). The
+# hubs are found from the active networks (pinned to the state index, so the
+# plan is the same at any size: see plans.py).
+CLAIMABLE_HUBS = fixed_plan(
+    """
 OPTIONAL MATCH (c:ComputeServiceRegistration {identifier: $identifier})
 SET c.heartbeat = $now
 WITH c
 CALL () {
-  MATCH (th:TaskHub)-[:PERFORMS]->(n:AlchemicalNetwork {state: 'active'})
-  WHERE th.weight > 0 AND ANY(s IN $scopes WHERE
+  MATCH (th:TaskHub)-[:PERFORMS]->(n:AlchemicalNetwork)
+  USING INDEX n:AlchemicalNetwork(state)
+  WHERE n.state = 'active' AND th.weight > 0 AND ANY(s IN $scopes WHERE
       (s[0] IS NULL OR n.org = s[0]) AND (s[1] IS NULL OR n.campaign = s[1])
       AND (s[2] IS NULL OR n.project = s[2]))
   RETURN collect([th.network, th.weight]) AS hubs
 }
 RETURN c IS NOT NULL AS registered, hubs
 """
+)
 
 # Stage 1 seeks the claim-order index (see claim_order.py) for a bounded window
 # of waiting tasks; stage 2 applies the per-task checks to that window only,

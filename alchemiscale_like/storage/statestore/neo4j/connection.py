@@ -19,7 +19,10 @@ from neo4j import exceptions as neo4j_errors
 
 from alchemiscale_like.errors import AlreadyExists, NotFound, StoreUnavailable
 from alchemiscale_like.models.scope import Scope, ScopedKey
-from alchemiscale_like.storage.statestore.neo4j.claim_order import CLAIM_ORDER_INDEX
+from alchemiscale_like.storage.statestore.neo4j.claim_order import (
+    CLAIM_ORDER_INDEX,
+    CLAIM_ORDER_INDEX_NAME,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ _UNIQUE = [
 _INDEXES = [
     ("task_status", "Task", "n.status"),
     ("network_scope", "AlchemicalNetwork", "n.org, n.campaign, n.project"),
+    ("network_state", "AlchemicalNetwork", "n.state"),
     ("transformation_scope", "Transformation", "n.org, n.campaign, n.project"),
     ("csr_heartbeat", "ComputeServiceRegistration", "n.heartbeat"),
 ]
@@ -59,6 +63,10 @@ SCHEMA = (
         for name, label, props in _INDEXES
     ]
     + [CLAIM_ORDER_INDEX]
+)
+#: The name of every index :data:`SCHEMA` makes (a constraint's index has its name).
+SCHEMA_INDEX_NAMES = frozenset(
+    [name for name, _, _ in _UNIQUE] + [name for name, _, _ in _INDEXES] + [CLAIM_ORDER_INDEX_NAME]
 )
 
 

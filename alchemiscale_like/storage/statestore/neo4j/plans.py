@@ -10,12 +10,13 @@ seconds of unit uploads, which was a fifth of what a service adds to a DAG's
 wall time.
 
 For the queries marked here the fresh plan is the stale one: every one of them
-starts from unique-key lookups (or, for the claim, an index seek the query
-pins with ``USING INDEX SEEK``) and only expands from there, so no statistics
-can make another plan better. ``tests/storage/statestore/test_query_plans.py``
-checks exactly that for each registered query, on an empty database (the
-statistics a first plan may be made with). A query that scans or aggregates by
-label must not be marked: its best plan does depend on the counts.
+starts from unique-key lookups, or from an index seek the query pins with a
+``USING INDEX`` hint (the claim window, the active networks), and only expands
+from there, so no statistics can make another plan better.
+``tests/storage/statestore/test_query_plans.py`` checks exactly that for each
+registered query, on an empty database (the statistics a first plan may be
+made with). A query that scans or aggregates by label must not be marked: its
+best plan does depend on the counts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ from neo4j import exceptions as neo4j_errors
 from alchemiscale_like.errors import StoreUnavailable, ValidationError
 from alchemiscale_like.storage.statestore.base import StateStore
 from alchemiscale_like.storage.statestore.neo4j.claims import Neo4jClaims
-from alchemiscale_like.storage.statestore.neo4j.connection import SCHEMA, Neo4jConnection
+from alchemiscale_like.storage.statestore.neo4j.connection import (
+    SCHEMA,
+    SCHEMA_INDEX_NAMES,
+    Neo4jConnection,
+)
 from alchemiscale_like.storage.statestore.neo4j.identities import Neo4jIdentities
 from alchemiscale_like.storage.statestore.neo4j.networks import Neo4jNetworks
 from alchemiscale_like.storage.statestore.neo4j.restarts import Neo4jRestartPatterns
@@ -85,10 +89,13 @@ class Neo4jStateStore(
 
     def check(self) -> None:
         self._db.verify()
-        names = {r["name"] for r in self._db.query("SHOW CONSTRAINTS YIELD name RETURN name")}
-        if "task_sk" not in names:
+        names = {r["name"] for r in self._db.query("SHOW INDEXES YIELD name RETURN name")}
+        missing = sorted(SCHEMA_INDEX_NAMES - names)
+        if missing:
+            # Queries pin some of these indexes: without them they fail, not slow down.
             raise StoreUnavailable(
-                "the Neo4j database is not initialized (run 'alchemiscale-like database init')"
+                f"the Neo4j database is not initialized (missing {', '.join(missing)}); "
+                "run 'alchemiscale-like database init'"
             )
 
     def reset(self) -> None:
