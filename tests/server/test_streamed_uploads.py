@@ -13,12 +13,14 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import neo4j
 import pytest
 import requests
 
 from alchemiscale_like.errors import IntegrityError
+from alchemiscale_like.models import ScopedKey
 from alchemiscale_like.storage.objectstore.s3 import S3ObjectStore
 from tests.fixtures.s3_server import S3TestServer
 from tests.server.conftest import Deployment
@@ -33,8 +35,8 @@ from tests.server.helpers import (
 )
 
 MIB = 1 << 20
-#: Three parts at the default part size (8 MiB), above the 16 MiB multipart threshold.
-SIZE = 20 * MIB + 11
+#: Just above the 16 MiB multipart threshold: three parts at the default part size (8 MiB).
+SIZE = 16 * MIB + 11
 
 
 @pytest.fixture
@@ -58,6 +60,22 @@ def _chunks(path: Path, size: int = MIB) -> Iterator[bytes]:
     with open(path, "rb") as source:
         while chunk := source.read(size):
             yield chunk
+
+
+def _put_file(
+    d: Deployment, service_id: str, task: ScopedKey, unit: str, body: Any, sha256: str
+) -> requests.Response:
+    """A raw PUT of ``body`` as result file ``big.bin`` of ``unit``, attempt 1."""
+    return requests.put(
+        f"{d.compute_url}/computeservice/{service_id}/tasks/{task}/units/{unit}/1/files/big.bin",
+        data=body,
+        headers={
+            **bearer(token(d.compute_url, "worker")),
+            "Content-Type": "application/octet-stream",
+            "X-Content-SHA256": sha256,
+        },
+        timeout=TIMEOUT,
+    )
 
 
 def test_a_big_upload_is_stored_whole(
@@ -100,17 +118,7 @@ def test_a_chunked_upload_is_received_then_stored(
     path, sha = big_file
     task, service, _, dag = claimed_with_dag(d, "chunked", "chunked")
     unit = dag.protocol_units[0].key
-    answer = requests.put(
-        f"{d.compute_url}/computeservice/{service.service_id}/tasks/{task}"
-        f"/units/{unit}/1/files/big.bin",
-        data=_chunks(path),  # a generator: sent chunked, no Content-Length
-        headers={
-            **bearer(token(d.compute_url, "worker")),
-            "Content-Type": "application/octet-stream",
-            "X-Content-SHA256": sha,
-        },
-        timeout=TIMEOUT,
-    )
+    answer = _put_file(d, service.service_id, task, unit, _chunks(path), sha)  # sent chunked
     assert answer.status_code == 200, answer.text
     location = answer.json()["location"]
     assert b"".join(d.objectstore.open_task_file(task, location)) == path.read_bytes()
@@ -131,17 +139,7 @@ def test_a_big_upload_after_the_claim_is_lost_gets_409_and_changes_nothing(
     expire_lease(d, late)
     before = snapshot(neo4j_clean_driver, d.objectstore)
     with open(path, "rb") as body:
-        answer = requests.put(
-            f"{d.compute_url}/computeservice/{late.service_id}/tasks/{task}"
-            f"/units/{dag.protocol_units[0].key}/1/files/big.bin",
-            data=body,
-            headers={
-                **bearer(token(d.compute_url, "worker")),
-                "Content-Type": "application/octet-stream",
-                "X-Content-SHA256": sha,
-            },
-            timeout=TIMEOUT,
-        )
+        answer = _put_file(d, late.service_id, task, dag.protocol_units[0].key, body, sha)
     assert_error(answer, 409, "ClaimLost")
     assert snapshot(neo4j_clean_driver, d.objectstore) == before
     assert _open_uploads(d, s3_server) == []

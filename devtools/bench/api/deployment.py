@@ -66,6 +66,24 @@ class APIServer:
         """The server's process id (with more than one worker, they are its children)."""
         return self.proc.pid
 
+    def wait_ready(self) -> None:
+        """Wait until ``/ping`` answers. Raises RuntimeError if it exits or never answers."""
+        deadline = time.monotonic() + _API_START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; log tail:\n{tail}"
+                )
+            try:
+                if requests.get(f"{self.url}/ping", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not answer /ping in {_API_START_TIMEOUT}s")
+            time.sleep(0.1)
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM and wait; SIGKILL if it does not exit in ``timeout`` seconds."""
         if self.proc.poll() is not None:
@@ -79,7 +97,7 @@ class APIServer:
 
 
 def start_api(name: str, command: list[str], env: dict[str, str], work: Path) -> APIServer:
-    """Start one API on a free port and wait until ``/ping`` answers."""
+    """Start one API on a free port (call :meth:`APIServer.wait_ready` before using it)."""
     port = free_port()
     log_path = work / f"{name}.log"
     cmd = [sys.executable, "-m", "alchemiscale_like", *command]
@@ -93,21 +111,7 @@ def start_api(name: str, command: list[str], env: dict[str, str], work: Path) ->
             env=env,
             preexec_fn=_die_with_parent,  # safe: called before any thread of ours starts
         )
-    server = APIServer(name, f"http://127.0.0.1:{port}", proc, log_path)
-    deadline = time.monotonic() + _API_START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {proc.returncode}; log tail:\n{tail}")
-        try:
-            if requests.get(f"{server.url}/ping", timeout=2).ok:
-                return server
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"{name} did not answer /ping in {_API_START_TIMEOUT}s")
-        time.sleep(0.1)
+    return APIServer(name, f"http://127.0.0.1:{port}", proc, log_path)
 
 
 @dataclass
@@ -259,10 +263,13 @@ def deploy(
         }
         log("deploy: user API and compute API (uvicorn processes)")
         workers = ["--workers", str(api_workers)]
+        # Both start at once: most of their start-up is importing, on separate cores.
         user_api = start_api("user-api", ["api", *workers], env, work)
         stack.callback(user_api.stop)
         compute_api = start_api("compute-api", ["compute", "api", *workers], env, work)
         stack.callback(compute_api.stop)
+        user_api.wait_ready()
+        compute_api.wait_ready()
         version = driver.execute_query(
             "CALL dbms.components() YIELD versions, edition RETURN versions[0] + ' ' + edition AS v"
         ).records[0]["v"]
