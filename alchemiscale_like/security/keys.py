@@ -13,7 +13,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from alchemiscale_like.errors import ValidationError
 
-_HASHER = PasswordHasher()
+#: argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile: 3 passes, 64 MiB).
+PRODUCTION_HASHER = PasswordHasher()
+_HASHER = PRODUCTION_HASHER
 MIN_KEY_LENGTH = 16
 
 
