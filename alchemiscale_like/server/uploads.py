@@ -74,7 +74,7 @@ async def store_upload(request: Request, settings: APISettings, store: StoreUplo
         raise UnsupportedMediaType("file uploads are sent as they are (no Content-Encoding)")
     sha256 = declared_sha256(request)
     length = declared_length(request, settings.max_file_size)
-    spool_dir = Path(settings.spool_dir) if settings.spool_dir is not None else None
+    spool_dir = settings.spool_dir
     if length is None:
         return await _store_received(request, settings, store, sha256, spool_dir)
     growing = GrowingFile(length, sha256, dir=spool_dir)
