@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -13,7 +14,9 @@ from alchemiscale_like.storage.statestore.base import StateStore
 class StateStoreSettings(BaseSettings):
     """Where the state store lives.
 
-    Environment variables: ``ALCHEMISCALE_LIKE_STATESTORE_BACKEND`` (``neo4j``),
+    Environment variables: ``ALCHEMISCALE_LIKE_STATESTORE_BACKEND`` (``neo4j``, the
+    production store, or ``sqlite``, the embedded default of ``quickstart``),
+    ``ALCHEMISCALE_LIKE_STATESTORE_SQLITE_PATH`` (the SQLite database file),
     ``NEO4J_URL``, ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DBNAME`` (each
     also accepted with the ``ALCHEMISCALE_LIKE_STATESTORE_`` prefix),
     ``ALCHEMISCALE_LIKE_STATESTORE_SLOW_CLAIM_SECONDS``.
@@ -21,7 +24,11 @@ class StateStoreSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ALCHEMISCALE_LIKE_STATESTORE_", extra="ignore")
 
-    backend: Literal["neo4j"] = "neo4j"
+    backend: Literal["neo4j", "sqlite"] = "neo4j"
+    sqlite_path: Path = Field(
+        default=Path("alchemiscale-like-data/state.sqlite3"),
+        description="The SQLite database file (backend sqlite); its folder must exist.",
+    )
     neo4j_url: str = Field(
         default="bolt://127.0.0.1:7687",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_URL", "NEO4J_URL"),
@@ -51,6 +58,12 @@ class StateStoreSettings(BaseSettings):
 def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
     """Build the configured state store (settings from the environment by default)."""
     settings = settings or StateStoreSettings()
+    if settings.backend == "sqlite":
+        from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
+
+        return SQLiteStateStore(
+            settings.sqlite_path, slow_claim_seconds=settings.slow_claim_seconds
+        )
     from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
 
     return Neo4jStateStore(
