@@ -110,7 +110,7 @@ def load_client_config(
         where = f"the client config {source}" if source else "a client config file"
         raise ValidationError(f"no {', '.join(missing)}: set {hint} or give them in {where}")
     try:
-        return ClientConfig(**values)
+        return ClientConfig.model_validate(values)
     except ValueError as exc:
         raise ValidationError(f"invalid client config: {exc}") from exc
 

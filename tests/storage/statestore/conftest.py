@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,19 +24,27 @@ from alchemiscale_like.storage.statestore.records import (
     ProtocolDAGResultRef,
     network_record_from_chain,
 )
+from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
 from tests.execution.conftest import make_system
 
-BACKENDS = ["neo4j"]
+BACKENDS = ["neo4j", "sqlite"]
 
 SCOPE = Scope.from_str("org-campaign-project")
 
 
 @pytest.fixture(params=BACKENDS)
-def statestore(request) -> StateStore:
+def statestore(request, tmp_path) -> Iterator[StateStore]:
     """A clean, initialized state store of each backend."""
     if request.param == "neo4j":
         request.getfixturevalue("neo4j_clean_driver")
-        return request.getfixturevalue("neo4j_statestore")
+        yield request.getfixturevalue("neo4j_statestore")
+        return
+    if request.param == "sqlite":
+        store = SQLiteStateStore(tmp_path / "state.sqlite3")
+        store.initialize()
+        yield store
+        store.close()
+        return
     raise AssertionError(f"unknown backend {request.param}")
 
 

@@ -42,6 +42,12 @@ CLAIMS_LOGGER = "alchemiscale_like.storage.statestore.neo4j.claims"
 FIELD = r"[a-z_]+=\S+"
 
 
+@pytest.fixture
+def statestore(neo4j_clean_driver, neo4j_statestore) -> Neo4jStateStore:
+    """This module is about Neo4j's planner and driver: the Neo4j store only."""
+    return neo4j_statestore
+
+
 @pytest.mark.slow
 def test_shared_store_claims_right_after_bulk_creation_do_not_stall(statestore):
     """8 threads x 25 claims through one shared store, right after a bulk creation of

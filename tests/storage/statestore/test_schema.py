@@ -27,8 +27,11 @@ def test_unreachable_neo4j_is_store_unavailable():
         store.close()
 
 
-def test_a_database_missing_one_index_is_not_initialized(statestore, neo4j_driver):
+def test_a_database_missing_one_index_is_not_initialized(
+    neo4j_statestore, neo4j_clean_driver, neo4j_driver
+):
     # Queries pin indexes by hint (plans.py): without one they fail, so check() says so.
+    statestore = neo4j_statestore
     statestore.check()
     with neo4j_driver.session() as session:
         session.run("DROP INDEX network_state").consume()

@@ -22,6 +22,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
 )
 from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
+from alchemiscale_like.storage.statestore.slow_claims import log_slow_claim
 
 log = logging.getLogger(__name__)
 
@@ -282,18 +283,17 @@ class Neo4jClaims(ClaimStore):
         finally:
             duration = time.monotonic() - started
             if duration >= self._slow_claim_seconds:
-                log.warning(
-                    "event=slow_claim duration=%.3f identifier=%s count=%d claimed=%d "
-                    "scopes=%s protocols=%s retries=%d transactions=%d error=%s",
-                    duration,
-                    identifier,
-                    count,
-                    len(claimed),
-                    ",".join(str(scope) for scope in scopes),
-                    ",".join(sorted(protocols)) if protocols is not None else "any",
-                    attempts.retries,
-                    attempts.transactions,
-                    error,
+                log_slow_claim(
+                    log,
+                    duration=duration,
+                    identifier=identifier,
+                    count=count,
+                    claimed=len(claimed),
+                    scopes=scopes,
+                    protocols=protocols,
+                    retries=attempts.retries,
+                    transactions=attempts.transactions,
+                    error=error,
                 )
         return [ScopedKey.from_str(sk) for sk in claimed]
 

@@ -6,7 +6,7 @@ import logging
 
 from neo4j import exceptions as neo4j_errors
 
-from alchemiscale_like.errors import StoreUnavailable, ValidationError
+from alchemiscale_like.errors import StoreUnavailable
 from alchemiscale_like.storage.statestore.base import StateStore
 from alchemiscale_like.storage.statestore.neo4j.claims import Neo4jClaims
 from alchemiscale_like.storage.statestore.neo4j.connection import (
@@ -19,6 +19,7 @@ from alchemiscale_like.storage.statestore.neo4j.networks import Neo4jNetworks
 from alchemiscale_like.storage.statestore.neo4j.restarts import Neo4jRestartPatterns
 from alchemiscale_like.storage.statestore.neo4j.results import Neo4jResults
 from alchemiscale_like.storage.statestore.neo4j.tasks import Neo4jTasks
+from alchemiscale_like.storage.statestore.slow_claims import check_slow_claim_seconds
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,7 @@ class Neo4jStateStore(
         *,
         slow_claim_seconds: float = 1.0,
     ) -> None:
-        if not slow_claim_seconds >= 0:  # also refuses NaN
-            raise ValidationError(
-                f"slow_claim_seconds must be a number >= 0, got {slow_claim_seconds!r}"
-            )
-        self._slow_claim_seconds = slow_claim_seconds
+        self._slow_claim_seconds = check_slow_claim_seconds(slow_claim_seconds)
         self._db = Neo4jConnection(url, user, password, database)
 
     def initialize(self) -> None:

@@ -1,0 +1,119 @@
+"""What only the SQLite backend has: its file, its schema check, and claims across processes.
+
+The conformance suite (every other module here) runs on SQLite too; the
+concurrent-claim test there uses threads. Compute services and the APIs of
+``quickstart`` are separate processes sharing one database file, so here
+several *processes* claim from one hub at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from alchemiscale_like.errors import StoreUnavailable
+from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.storage.statestore.settings import StateStoreSettings, build_statestore
+from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
+from tests.storage.statestore.conftest import World, build_network, submit
+
+CLAIMER_PROCESSES = 4
+HUB_TASKS = 600
+JOIN_SECONDS = 240
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStateStore:
+    created = SQLiteStateStore(tmp_path / "state.sqlite3")
+    created.initialize()
+    return created
+
+
+def _claim_until_empty(path: str, name: str, start: multiprocessing.synchronize.Barrier) -> None:
+    store = SQLiteStateStore(path)
+    store.register_computeservice(name)
+    start.wait(timeout=JOIN_SECONDS)
+    while store.claim_tasks(name, 3):
+        pass
+    store.close()
+
+
+def test_processes_claiming_at_once_never_share_a_task(store: SQLiteStateStore) -> None:
+    network = submit(store, build_network("busy"))
+    transformation = store.get_network_transformations(network)[0]
+    tasks = store.create_tasks([transformation] * HUB_TASKS)
+    store.action_tasks(tasks, network)
+    context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    start = context.Barrier(CLAIMER_PROCESSES)
+    names = [f"process-{i}" for i in range(CLAIMER_PROCESSES)]
+    workers = [
+        context.Process(target=_claim_until_empty, args=(str(store.path), name, start))
+        for name in names
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=JOIN_SECONDS)
+    assert [w.exitcode for w in workers] == [0] * CLAIMER_PROCESSES
+    held = {name: store.get_computeservice(name).claimed for name in names}
+    everything = [task for claimed in held.values() for task in claimed]
+    assert len(everything) == len(set(everything)), "a task was claimed twice"
+    assert sorted(everything) == sorted(tasks), "every task claimed once"
+    assert sum(1 for claimed in held.values() if claimed) > 1, "the processes took turns"
+    assert store.get_network_status(network) == {TaskStatus.RUNNING: HUB_TASKS}
+    assert {store.get_task(t).attempts for t in tasks} == {1}
+
+
+def test_a_database_missing_one_index_is_not_initialized(store: SQLiteStateStore) -> None:
+    store.check()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DROP INDEX actions_claim_order")
+    with pytest.raises(StoreUnavailable, match=r"not initialized \(missing actions_claim_order\)"):
+        store.check()
+    store.initialize()
+    store.check()
+
+
+def test_a_missing_file_or_folder_is_store_unavailable(tmp_path: Path) -> None:
+    absent = SQLiteStateStore(tmp_path / "state.sqlite3")
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        absent.check()
+    assert not (tmp_path / "state.sqlite3").exists(), "check() created nothing"
+    nowhere = SQLiteStateStore(tmp_path / "no-such-folder" / "state.sqlite3")
+    with pytest.raises(StoreUnavailable, match="no-such-folder"):
+        nowhere.initialize()
+
+
+def test_a_file_that_is_not_a_database_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreUnavailable, match="failed"):
+        SQLiteStateStore(path).check()
+
+
+def test_data_survives_reopening_and_the_file_is_in_wal_mode(store: SQLiteStateStore) -> None:
+    world = World(store, n_tasks=2)
+    task = world.claim_one()
+    store.close()
+    reopened = SQLiteStateStore(store.path)
+    assert reopened.get_task_claimant(task) == world.service
+    assert reopened.get_task(task).created == store.get_task(task).created
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_settings_pick_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "chosen.sqlite3"
+    monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_BACKEND", "sqlite")
+    monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_SQLITE_PATH", str(path))
+    built = build_statestore()
+    assert isinstance(built, SQLiteStateStore)
+    assert built.path == path
+    built.initialize()
+    built.check()
+    monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_BACKEND", "mysql")
+    with pytest.raises(ValueError, match="neo4j"):
+        StateStoreSettings()
