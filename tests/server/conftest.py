@@ -19,7 +19,9 @@ from alchemiscale_like.server.user_api import create_user_app
 from alchemiscale_like.services import identities
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore import ObjectStore, build_objectstore
+from alchemiscale_like.storage.objectstore.local import LocalObjectStore
 from alchemiscale_like.storage.statestore import StateStore
+from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
 from tests.fixtures.http_server import serve_app
 from tests.fixtures.neo4j_server import WIPE_ALL_DATA
 from tests.fixtures.s3_server import S3TestServer
@@ -78,8 +80,7 @@ def deploy(
         yield Deployment(store, objectstore, user_url, compute_url, tokens)
 
 
-@pytest.fixture
-def deployment(
+def _neo4j_s3_deployment(
     request: pytest.FixtureRequest, neo4j_statestore, neo4j_clean_driver, objectstore_s3
 ) -> Iterator[Deployment]:
     """Fresh stores, alice (user, SCOPE), bob (user, OTHER_SCOPE), worker and rival-worker.
@@ -90,6 +91,25 @@ def deployment(
     settings = api_settings(**getattr(request, "param", {}))
     with deploy(neo4j_statestore, objectstore_s3, settings) as deployed:
         yield deployed
+
+
+# The production stores: ``deployment`` in most modules, ``neo4j_s3_deployment`` where a
+# module's own ``deployment`` chooses between it and :func:`embedded_deployment`.
+deployment = pytest.fixture(_neo4j_s3_deployment, name="deployment")
+neo4j_s3_deployment = pytest.fixture(_neo4j_s3_deployment, name="neo4j_s3_deployment")
+
+
+@pytest.fixture
+def embedded_deployment(tmp_path) -> Iterator[Deployment]:
+    """Like :func:`deployment`, on the embedded default: SQLite and the local object store."""
+    store = SQLiteStateStore(tmp_path / "state.sqlite3")
+    store.initialize()
+    objectstore = LocalObjectStore(tmp_path / "objects")
+    try:
+        with deploy(store, objectstore, api_settings()) as deployed:
+            yield deployed
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

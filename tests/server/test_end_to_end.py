@@ -1,4 +1,7 @@
-"""The whole path through both APIs, driven only by the clients, on real Neo4j and S3Proxy.
+"""The whole path through both APIs, driven only by the clients, on each pair of stores.
+
+Every test runs on the production stores (real Neo4j and S3Proxy) and on the
+embedded default (SQLite and the local object store) that ``quickstart`` uses.
 
 A user submits a network and actions tasks; a compute client claims each task,
 sets its DAG, runs it with the same executor `alchemiscale-like run` uses,
@@ -26,6 +29,14 @@ from alchemiscale_like.protocols.examples import harmonic_network
 from tests.server.conftest import KEYS, SCOPE, Deployment
 
 SETTINGS = HarmonicTISettings(n_lambda=4, n_repeats=1, n_steps=3000, n_walkers=16)
+
+
+@pytest.fixture(params=["neo4j+s3", "sqlite+local"])
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """The conftest's deployment (Neo4j + S3) or the embedded one (SQLite + local)."""
+    if request.param == "neo4j+s3":
+        return request.getfixturevalue("neo4j_s3_deployment")
+    return request.getfixturevalue("embedded_deployment")
 
 
 def user(deployment: Deployment, name: str = "alice") -> UserClient:
