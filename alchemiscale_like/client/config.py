@@ -28,6 +28,7 @@ from alchemiscale_like.errors import ValidationError
 
 __all__ = [
     "CONFIG_ENV",
+    "FIELD_ENV",
     "ClientConfig",
     "default_config_path",
     "load_client_config",
@@ -36,7 +37,8 @@ __all__ = [
 
 #: Environment variable naming the config file.
 CONFIG_ENV = "ALCHEMISCALE_LIKE_CONFIG"
-_FIELD_ENV = {
+#: Environment variable of each field.
+FIELD_ENV = {
     "api_url": "ALCHEMISCALE_LIKE_API_URL",
     "identifier": "ALCHEMISCALE_LIKE_IDENTIFIER",
     "key": "ALCHEMISCALE_LIKE_KEY",
@@ -69,7 +71,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(loaded, dict):
         raise ValidationError(f"the client config {path} must hold a mapping")
-    unknown = sorted(set(map(str, loaded)) - set(_FIELD_ENV))
+    unknown = sorted(set(map(str, loaded)) - set(FIELD_ENV))
     if unknown:
         raise ValidationError(f"unknown keys in the client config {path}: {', '.join(unknown)}")
     return {str(k): v for k, v in loaded.items()}
@@ -94,19 +96,19 @@ def load_client_config(
     environ = os.environ if environ is None else environ
     explicit = {"api_url": api_url, "identifier": identifier, "key": key}
     values = {name: value for name, value in explicit.items() if value is not None}
-    for name, variable in _FIELD_ENV.items():
+    for name, variable in FIELD_ENV.items():
         if name not in values and environ.get(variable):
             values[name] = environ[variable]
-    missing = [name for name in _FIELD_ENV if name not in values]
+    missing = [name for name in FIELD_ENV if name not in values]
     source = path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
     if missing and source is None and default_config_path(environ).is_file():
         source = default_config_path(environ)
     if missing and source is not None:
         from_file = _read_file(source.expanduser())
         values.update({name: from_file[name] for name in missing if name in from_file})
-    missing = [name for name in _FIELD_ENV if name not in values]
+    missing = [name for name in FIELD_ENV if name not in values]
     if missing:
-        hint = ", ".join(_FIELD_ENV[name] for name in missing)
+        hint = ", ".join(FIELD_ENV[name] for name in missing)
         where = f"the client config {source}" if source else "a client config file"
         raise ValidationError(f"no {', '.join(missing)}: set {hint} or give them in {where}")
     try:

@@ -65,7 +65,10 @@ class TokenSettings(BaseSettings):
 
     # The secret must never appear in an error message.
     model_config = SettingsConfigDict(
-        env_prefix="ALCHEMISCALE_LIKE_JWT_", extra="ignore", hide_input_in_errors=True
+        env_prefix="ALCHEMISCALE_LIKE_JWT_",
+        extra="ignore",
+        hide_input_in_errors=True,
+        use_attribute_docstrings=True,
     )
 
     secret_key: SecretStr

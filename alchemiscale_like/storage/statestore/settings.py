@@ -22,37 +22,38 @@ class StateStoreSettings(BaseSettings):
     ``ALCHEMISCALE_LIKE_STATESTORE_SLOW_CLAIM_SECONDS``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ALCHEMISCALE_LIKE_STATESTORE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ALCHEMISCALE_LIKE_STATESTORE_", extra="ignore", use_attribute_docstrings=True
+    )
 
     backend: Literal["neo4j", "sqlite"] = "neo4j"
-    sqlite_path: Path = Field(
-        default=Path("alchemiscale-like-data/state.sqlite3"),
-        description="The SQLite database file (backend sqlite); its folder must exist.",
-    )
+    """'neo4j' (production) or 'sqlite' (one file, the embedded default of quickstart)."""
+    sqlite_path: Path = Path("alchemiscale-like-data/state.sqlite3")
+    """The SQLite database file (backend sqlite); its folder must exist, on a local disk."""
     neo4j_url: str = Field(
         default="bolt://127.0.0.1:7687",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_URL", "NEO4J_URL"),
     )
+    """Bolt URL of the Neo4j server."""
     neo4j_user: str = Field(
         default="neo4j",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_USER", "NEO4J_USER"),
     )
+    """Neo4j user."""
     neo4j_password: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
             "ALCHEMISCALE_LIKE_STATESTORE_NEO4J_PASSWORD", "NEO4J_PASSWORD"
         ),
     )
+    """Neo4j password (none: connect without authentication)."""
     neo4j_database: str = Field(
         default="neo4j",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_DBNAME", "NEO4J_DBNAME"),
     )
-    slow_claim_seconds: float = Field(
-        default=1.0,
-        ge=0.0,
-        allow_inf_nan=False,
-        description="Claims taking this long or longer are logged at WARNING (event=slow_claim).",
-    )
+    """Neo4j database name ('neo4j' on Community edition)."""
+    slow_claim_seconds: float = Field(default=1.0, ge=0.0, allow_inf_nan=False)
+    """Claims taking this long or longer are logged at WARNING (event=slow_claim)."""
 
 
 def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
