@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
 
 from alchemiscale_like.errors import StoreUnavailable
+from alchemiscale_like.models import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.settings import StateStoreSettings, build_statestore
 from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
@@ -23,6 +25,7 @@ from tests.storage.statestore.conftest import World, build_network, submit
 CLAIMER_PROCESSES = 4
 HUB_TASKS = 600
 JOIN_SECONDS = 240
+NETWORK = "AlchemicalNetwork-" + "0" * 32 + "-org-campaign-project"
 
 
 @pytest.fixture
@@ -77,14 +80,21 @@ def test_a_database_missing_one_index_is_not_initialized(store: SQLiteStateStore
     store.check()
 
 
-def test_a_missing_file_or_folder_is_store_unavailable(tmp_path: Path) -> None:
-    absent = SQLiteStateStore(tmp_path / "state.sqlite3")
+def test_a_missing_database_is_store_unavailable_until_initialized(tmp_path: Path) -> None:
+    path = tmp_path / "new-folder" / "state.sqlite3"
+    absent = SQLiteStateStore(path)
     with pytest.raises(StoreUnavailable, match="does not exist"):
         absent.check()
-    assert not (tmp_path / "state.sqlite3").exists(), "check() created nothing"
-    nowhere = SQLiteStateStore(tmp_path / "no-such-folder" / "state.sqlite3")
-    with pytest.raises(StoreUnavailable, match="no-such-folder"):
-        nowhere.initialize()
+    with pytest.raises(StoreUnavailable, match="new-folder"):
+        absent.get_network_status(ScopedKey.from_str(NETWORK))
+    assert not path.parent.exists(), "reading created nothing"
+    absent.initialize()
+    absent.check()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, "hashed keys: owner only"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(StoreUnavailable, match="a-file"):
+        SQLiteStateStore(blocked / "state.sqlite3").initialize()
 
 
 def test_a_file_that_is_not_a_database_is_store_unavailable(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ class SQLiteConnection:
             yield
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(f"SQLite refused a duplicate: {exc}") from exc
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"the SQLite database {self.path} failed: {exc}") from exc
 
     def _connection(self) -> sqlite3.Connection:
@@ -103,6 +103,9 @@ class SQLiteConnection:
         with self._translated():
             if not self.path.parent.is_dir():
                 raise sqlite3.OperationalError(f"folder {self.path.parent} does not exist")
+            # It holds hashed keys: readable by its owner only (SQLite gives its -wal
+            # and -shm files the same mode).
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(
                 self.path,
                 timeout=BUSY_TIMEOUT_SECONDS,

@@ -57,7 +57,15 @@ class SQLiteStateStore(
         return self._db.path
 
     def initialize(self) -> None:
-        """Create the tables and indexes (idempotent)."""
+        """Create the database's folder, tables and indexes (idempotent).
+
+        Raises:
+            StoreUnavailable: the folder or file cannot be created or opened.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the folder of {self.path}: {exc}") from exc
 
         def work(conn: sqlite3.Connection) -> None:
             for statement in SCHEMA:
