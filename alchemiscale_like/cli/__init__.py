@@ -39,6 +39,26 @@ def main() -> None:
 
 
 # Registered last: each module adds its commands to ``cli``.
-from alchemiscale_like.cli import compute, database, identity, local, servers  # noqa: E402
+from alchemiscale_like.cli import (  # noqa: E402
+    compute,
+    database,
+    identity,
+    local,
+    servers,
+    user_networks,
+    user_results,
+    user_tasks,
+)
 
-__all__ = ["cli", "compute", "database", "identity", "local", "main", "servers"]
+__all__ = [
+    "cli",
+    "compute",
+    "database",
+    "identity",
+    "local",
+    "main",
+    "servers",
+    "user_networks",
+    "user_results",
+    "user_tasks",
+]
