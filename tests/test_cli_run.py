@@ -176,15 +176,6 @@ def test_failed_units_give_nonzero_exit(tmp_path):
     assert again.returncode == 0, again.stderr
 
 
-def test_quickstart_runs_the_example_and_matches_the_exact_answer(tmp_path):
-    done = cli("quickstart", "--out", str(tmp_path / "q"))
-    assert done.returncode == 0, done.stderr
-    rows = re.findall(r"dG = (\S+) \+- (\S+) kT \(exact (\S+)\)", done.stdout)
-    assert len(rows) == 2
-    for estimate, uncertainty, exact in rows:
-        assert abs(float(estimate) - float(exact)) < 4 * float(uncertainty)
-
-
 def test_a_corrupted_result_file_stops_the_rerun_instead_of_changing_the_estimate(tmp_path):
     small = tmp_path / "small.json"
     network = harmonic_network(settings=HarmonicTISettings(n_steps=200, n_repeats=1))

@@ -1,4 +1,4 @@
-"""Local commands: ``run`` (a network on this machine), ``example``, ``quickstart``."""
+"""Local commands: ``run`` (a network on this machine) and ``example``."""
 
 from __future__ import annotations
 
@@ -149,37 +149,3 @@ def example(output: Path, n_steps: int, n_repeats: int) -> None:
     network = harmonic_network(settings=HarmonicTISettings(n_steps=n_steps, n_repeats=n_repeats))
     output.write_text(network.to_json())
     click.echo(f"wrote {network.key} ({len(network.edges)} transformations) to {output}")
-
-
-@cli.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to keep the run (default: a new temporary folder).",
-)
-def quickstart(out_dir: Path | None) -> None:
-    """Run an example network end to end on this machine, with no servers.
-
-    Today this runs the shipped HarmonicTI example through the local executor and
-    compares each estimate with the exact answer. It will run the full service
-    (API, compute service, embedded stores) once those land.
-    """
-    import tempfile
-
-    from alchemiscale_like.execution.local_run import run_transformation
-    from alchemiscale_like.protocols import HarmonicTISettings
-    from alchemiscale_like.protocols.examples import harmonic_network
-
-    out_dir = out_dir or Path(tempfile.mkdtemp(prefix="alchemiscale-like-quickstart-"))
-    network = harmonic_network(settings=HarmonicTISettings(n_steps=2000, n_repeats=2))
-    click.echo(f"network {network.key}: {len(network.edges)} transformations; results in {out_dir}")
-    for transformation in network.edges:
-        dag_result = run_transformation(transformation, out_dir, model="processes", seed=7)
-        gathered = transformation.gather([dag_result])
-        data = gathered.data
-        click.echo(
-            f"{transformation.name}: dG = {data['estimate']:.4f} +- {data['uncertainty']:.4f} kT "
-            f"(exact {data['analytic']:.4f})"
-        )
