@@ -100,6 +100,8 @@ class Supervisor:
     processes: list[ManagedProcess] = field(default_factory=list)
     hurry: bool = False
     """Set by a second Ctrl-C during :meth:`stop_all`: skip the grace periods."""
+    stopped: bool = False
+    """Set once :meth:`stop_all` has stopped every process."""
 
     def start(
         self,
@@ -170,6 +172,7 @@ class Supervisor:
             for role, grace in (("service", SERVICE_GRACE), ("api", API_GRACE)):
                 self._stop([p for p in self.processes if p.role == role and p.alive()], grace)
             self.processes_file.unlink(missing_ok=True)
+            self.stopped = True
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

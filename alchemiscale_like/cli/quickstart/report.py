@@ -185,7 +185,8 @@ def print_next_steps(
         f"  object store   {data.objects} (unit results, files, checkpoints, DAGs)\n"
         f"  summary        {data.summary}\n"
         f"  logs           {data.logs}/ ({logs})\n"
-        f"  client config  {data.client_config} (the admin user's key; mode 0600)",
+        f"  client config  {data.client_config} (the admin user's key; mode 0600)\n"
+        f"  server config  {data.server_env} (stores and secrets of both APIs; mode 0600)",
         highlight=False,
         soft_wrap=True,
     )

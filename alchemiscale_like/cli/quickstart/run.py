@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def run_quickstart(options: QuickstartOptions, console: Console) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if not keep and supervisor.processes_file.exists():
+        if not keep and supervisor.processes and not supervisor.stopped:
             _stop(supervisor, console)
 
 
@@ -174,6 +175,11 @@ def _ping(url: str) -> bool:
         return requests.get(f"{url}/ping", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _registered(log: EventLog) -> bool:
+    """Whether the service's log has shown ``event=service_start`` (it registered) yet."""
+    return any(event["event"] == "service_start" for event in log.new_events())
 
 
 def _deploy(
@@ -213,10 +219,8 @@ def _deploy(
             compute_url,
         ),
     ]
-    for api in apis:
-        url = api.url
-        assert url is not None
-        supervisor.wait_ready(api, lambda url=url: _ping(url), STARTUP_TIMEOUT)  # type: ignore[misc]
+    for api, url in zip(apis, (user_url, compute_url), strict=True):
+        supervisor.wait_ready(api, functools.partial(_ping, url), STARTUP_TIMEOUT)
     console.print(f"user API on {user_url}, compute API on {compute_url}", highlight=False)
     services = []
     for name in SERVICES:
@@ -233,14 +237,8 @@ def _deploy(
             )
         )
     for service in services:
-        events = EventLog(service.log)
-        supervisor.wait_ready(
-            service,
-            lambda events=events: any(  # type: ignore[misc]
-                e["event"] == "service_start" for e in events.new_events()
-            ),
-            STARTUP_TIMEOUT,
-        )
+        log = EventLog(service.log)
+        supervisor.wait_ready(service, functools.partial(_registered, log), STARTUP_TIMEOUT)
     console.print(f"compute services {', '.join(SERVICES)} registered", highlight=False)
     return Deployment(user_url, compute_url, credentials, services)
 
