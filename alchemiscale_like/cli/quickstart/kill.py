@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from alchemiscale_like.models.scope import ScopedKey
 
 
+#: Service events after which a Task is no longer being run by that service.
+_TASK_OVER = frozenset({"task_finished", "task_done", "claim_lost", "task_abandoned", "release"})
+
+
 class EventLog:
     """Reads a service's JSON-lines log as it grows (lines that are not JSON are skipped)."""
 
@@ -134,7 +138,7 @@ class KillDemo:
             elif name == "checkpoint_uploaded" and self._current is not None:
                 if task == self._current:
                     self._checkpointed[self._current].add(str(event["unit"]))
-            elif name in ("task_finished", "task_done", "release") and task == self._current:
+            elif name in _TASK_OVER and task == self._current:
                 self._current = None
 
 
@@ -191,21 +195,9 @@ def resume_report(
     from alchemiscale_like.models.scope import ScopedKey
 
     task = ScopedKey.from_str(kill.task)
-    events = EventLog(survivor.log).all_events()
-    claims = [
-        i for i, e in enumerate(events) if e["event"] == "claim" and e.get("task") == kill.task
-    ]
-    if not claims:
+    started, restored, first_claim = _survivor_work(EventLog(survivor.log).all_events(), kill.task)
+    if first_claim is None:
         raise QuickstartError(f"{survivor.name} never claimed task {kill.task}")
-    started: dict[str, str] = {}
-    restored: set[str] = set()
-    for event in events[claims[-1] + 1 :]:
-        if event["event"] == "unit_start":
-            started[str(event["unit"])] = str(event.get("name", ""))
-        elif event["event"] == "checkpoint_restored" and event.get("task") == kill.task:
-            restored.add(str(event["unit"]))
-        elif event["event"] == "task_done" and event.get("task") == kill.task:
-            break
     units = _final_units(client, task)
     reused = tuple(u for u in units if u.key not in started)
     not_uploaded = [u.name for u in reused if u.key not in kill.uploaded]
@@ -222,8 +214,36 @@ def resume_report(
         reused=reused,
         ran=ran,
         continued=tuple(u for u in ran if u.key in restored),
-        taken_over_after=_seconds_after(events[claims[-1]], kill.at),
+        taken_over_after=_seconds_after(first_claim, kill.at),
     )
+
+
+def _survivor_work(
+    events: list[dict[str, Any]], task: str
+) -> tuple[dict[str, str], set[str], dict[str, Any] | None]:
+    """Units the survivor started for ``task``, those it restored, and its first claim of it.
+
+    A service runs one task at a time, so a unit started between a claim of ``task``
+    and the next claim (or the task's end) belongs to ``task``. Every claim counts:
+    a claim lost and made again (a lease that lapsed under load) is still its work.
+    """
+    started: dict[str, str] = {}
+    restored: set[str] = set()
+    first_claim = None
+    working = False
+    for event in events:
+        name, of_task = event["event"], event.get("task")
+        if name == "claim":
+            working = of_task == task
+            if working and first_claim is None:
+                first_claim = event
+        elif name in _TASK_OVER and of_task == task:
+            working = False
+        elif name == "unit_start" and working:
+            started[str(event["unit"])] = str(event.get("name", ""))
+        elif name == "checkpoint_restored" and of_task == task:
+            restored.add(str(event["unit"]))
+    return started, restored, first_claim
 
 
 def _final_units(client: UserClient, task: ScopedKey) -> list[UnitInfo]:
