@@ -29,7 +29,7 @@ class StateStoreSettings(BaseSettings):
     backend: Literal["neo4j", "sqlite"] = "neo4j"
     """'neo4j' (production) or 'sqlite' (one file, the embedded default of quickstart)."""
     sqlite_path: Path = Path("alchemiscale-like-data/state.sqlite3")
-    """The SQLite database file (backend sqlite); its folder must exist, on a local disk."""
+    """The SQLite database file (backend sqlite), on a local disk; `database init` creates it."""
     neo4j_url: str = Field(
         default="bolt://127.0.0.1:7687",
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_URL", "NEO4J_URL"),
