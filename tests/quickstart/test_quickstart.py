@@ -1,9 +1,10 @@
 """``alchemiscale-like quickstart`` end to end, as a subprocess, with a small demo.
 
 Each run deploys everything (both APIs, two compute services) on the embedded
-stores, so the checks are combined into few runs: results, output, permissions
-and cleanup in one; ``--demo-kill`` in one; Ctrl-C in one. The README's Python
-example runs against a ``--keep-running`` quickstart in ``test_readme_example``.
+stores, so the checks are combined into few runs: ``--demo-kill`` to its normal
+end (results, resume, output, permissions, cleanup) in one; Ctrl-C in one. The
+plain run without a kill, with the README's Python example against it, is the
+``--keep-running`` quickstart of ``test_readme_example``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from tests.quickstart.helpers import (
     survivors,
 )
 
-SMALL = ("--repeats", "2", "--n-steps", "4000")
 UNITS_PER_TASK = 7  # setup, five lambda windows, analysis
 
 
@@ -39,23 +39,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.slow
-def test_quickstart_runs_the_service_and_matches_the_exact_answers(data_dir, marker):
-    done = run_quickstart(data_dir, *SMALL, marker=marker)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    summary = read_summary(data_dir)
-    assert_estimates_match_exact(summary, done.stdout, tasks=2)
-    assert len(summary["tasks"]) == 4
-    # Nothing it started is left, and it says so.
-    assert survivors(marker, data_dir) == []
-    assert not (data_dir / "processes.json").exists()
-    assert "all quickstart processes stopped" in done.stdout
-    # The services stopped cleanly (deregistered), not by SIGKILL.
-    for name in ("service-1", "service-2"):
-        events = [e["event"] for e in service_events(data_dir / "logs" / f"{name}.log")]
-        assert events[-2:] == ["deregistered", "service_stop"]
-    # Where things are, and the commands to go on with.
+def _assert_output_points_the_way(stdout: str, data_dir: Path, summary: dict) -> None:
+    """Where things are, and the commands to go on with."""
     network, task = summary["network"], summary["tasks"][0]
     for expected in (
         f"export ALCHEMISCALE_LIKE_CONFIG={data_dir}/client.yaml",
@@ -66,13 +51,17 @@ def test_quickstart_runs_the_service_and_matches_the_exact_answers(data_dir, mar
         str(data_dir / "summary.json"),
         "UserClient(",
     ):
-        assert expected in done.stdout
-    # Secrets: user-only files, never in the output or any log.
+        assert expected in stdout
+
+
+def _assert_secrets_stay_private(done: subprocess.CompletedProcess[str], data_dir: Path) -> None:
+    """User-only files, never in the output or any log."""
     assert _mode(data_dir) == 0o700
     private = [
         data_dir / "client.yaml",
         data_dir / "compute.key",
         data_dir / "server.env",
+        data_dir / "state.sqlite3",
         *(data_dir / "services").glob("*.yaml"),
     ]
     assert all(_mode(path) == 0o600 for path in private)
@@ -100,7 +89,13 @@ def test_demo_kill_shows_the_units_the_other_service_reused(data_dir, marker):
     assert done.returncode == 0, done.stdout + done.stderr
     summary = read_summary(data_dir)
     assert_estimates_match_exact(summary, done.stdout, tasks=1)
+    assert len(summary["tasks"]) == 2
+    # Nothing it started is left after the normal end, and it says so.
     assert survivors(marker, data_dir) == []
+    assert not (data_dir / "processes.json").exists()
+    assert "all quickstart processes stopped" in done.stdout
+    _assert_output_points_the_way(done.stdout, data_dir, summary)
+    _assert_secrets_stay_private(done, data_dir)
 
     kill = summary["demo_kill"]
     assert (kill["killed"], kill["survivor"]) == ("service-1", "service-2")
@@ -124,6 +119,9 @@ def test_demo_kill_shows_the_units_the_other_service_reused(data_dir, marker):
     # The victim died (no clean stop), and its lease expired at the compute API.
     victim = [e["event"] for e in service_events(data_dir / "logs" / "service-1.log")]
     assert "service_stop" not in victim
+    # The survivor stopped cleanly at the end (deregistered), not by SIGKILL.
+    survivor = [e["event"] for e in service_events(data_dir / "logs" / "service-2.log")]
+    assert survivor[-2:] == ["deregistered", "service_stop"]
     compute_log = (data_dir / "logs" / "compute-api.log").read_text()
     assert "event=lease_expired service=quickstart-compute~service-1" in compute_log
     # The output names the reused units.
@@ -168,17 +166,14 @@ def test_ctrl_c_stops_every_process_promptly(data_dir, marker, tmp_path):
         assert not (data_dir / "old.txt").exists()
         recorded = json.loads((data_dir / "processes.json").read_text())["processes"]
         assert len(recorded) == 4
-        interrupted = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        returncode = proc.wait(timeout=90)
-        took = time.monotonic() - interrupted
+        returncode = proc.wait(timeout=90)  # bounds a hang; no timing is asserted
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     text = out.read_text()
     assert returncode == 130, text
-    assert took < 45, text
     assert "interrupted" in text
     assert "replaced the earlier quickstart" in text
     assert survivors(marker, data_dir) == []
