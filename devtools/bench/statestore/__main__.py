@@ -1,12 +1,13 @@
 """Command line of the state store benchmark: ``python -m devtools.bench.statestore``.
 
-Parses the options, runs the measurements in order against one server under a time
+Parses the options, runs the measurements in order against each backend under a time
 limit, prints the JSON report and sets the exit status (see the package docstring).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,10 @@ from types import FrameType
 from typing import Any
 
 from devtools.bench import statestore
+from devtools.bench.common import log
+from devtools.bench.statestore.backends import BACKENDS, open_backend
+from devtools.bench.statestore.backends.base import Backend
+from devtools.bench.statestore.bench import Bench, Sizes
 from devtools.bench.statestore.claims import bench_claims
 from devtools.bench.statestore.cold_claims import (
     bench_cold_claims_after_fill,
@@ -24,11 +29,21 @@ from devtools.bench.statestore.cold_claims import (
 )
 from devtools.bench.statestore.network_status import bench_status
 from devtools.bench.statestore.networks import bench_network
-from devtools.bench.statestore.report import build_report, log
-from devtools.bench.statestore.server import Bench, neo4j_server
+from devtools.bench.statestore.report import backend_report, build_report
 from devtools.bench.statestore.tasks import bench_tasks
 
 PROG = "python -m devtools.bench.statestore"
+
+#: The sizes of ``--quick`` (tests); the default ones are ``Sizes()``, the targets' sizes.
+QUICK = Sizes(
+    systems=20,
+    tasks=30,
+    hub_tasks=400,
+    status_tasks=500,
+    reset_tasks=500,
+    claim_seconds=1.0,
+    claim_max=24,
+)
 
 
 class BenchTimeout(Exception):
@@ -39,10 +54,28 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise BenchTimeout("the benchmark ran past --time-limit")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
+def _backends(value: str) -> list[str]:
+    chosen = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = sorted(chosen - set(BACKENDS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(BACKENDS)}"
+        )
+    return [name for name in BACKENDS if name in chosen]
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
+    """Command-line options, and the sizes they ask for (unset ones: the targets' sizes,
+    or ``--quick``'s)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description=(statestore.__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--backends",
+        type=_backends,
+        default=list(BACKENDS),
+        help=f"comma-separated subset of {','.join(BACKENDS)}, run in that order (default: all)",
     )
     parser.add_argument("--url", help="Bolt URL of a Neo4j 5 server (default: start one here)")
     parser.add_argument("--user", default="neo4j")
@@ -54,71 +87,89 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--heap", default="2g", help="heap of the Neo4j started here")
     parser.add_argument(
-        "--claim-seconds", type=float, default=10.0, help="time bound of each claim run"
+        "--sqlite-dir", help="where the SQLite database's temporary folder goes (default: TMPDIR)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
+    defaults = Sizes()
+    for field in dataclasses.fields(Sizes):
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=float if field.name == "claim_seconds" else int,
+            help=f"{field.metadata['help']} ({getattr(defaults, field.name)})",
+        )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="add query-plan summaries (Neo4j: PROFILE db hits; SQLite: EXPLAIN QUERY PLAN)",
     )
     parser.add_argument(
-        "--claim-max", type=int, default=3000, help="tasks-claimed bound of each claim run"
+        "--time-limit", type=int, default=1800, help="abort after this many seconds"
     )
-    parser.add_argument(
-        "--reset-tasks",
-        type=int,
-        default=100_000,
-        help="tasks the database holds before the reset of the cold_claims_after_reset runs",
-    )
-    parser.add_argument(
-        "--profile", action="store_true", help="add PROFILE summaries of the store's queries"
-    )
-    parser.add_argument(
-        "--time-limit", type=int, default=1200, help="abort after this many seconds"
-    )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    chosen = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(Sizes)
+        if getattr(args, field.name) is not None
+    }
+    sizes = dataclasses.replace(QUICK if args.quick else defaults, **chosen)
+    problems = sizes.problems()
+    if problems:
+        parser.error("; ".join(problems))
+    return args, sizes
 
 
-def run(args: argparse.Namespace) -> tuple[Bench, dict[str, Any]] | None:
-    """Run every measurement against the server; None if the database may not be used."""
-    with neo4j_server(args.url, args.heap) as (url, how):
-        bench = Bench(url, args.user, args.password, args.profile)
-        if args.url is not None and not args.wipe and bench.node_count():
-            log(f"{url} holds data; pass --wipe to allow resetting it")
-            bench.store.close()
-            bench.driver.close()
-            return None
-        try:
-            bench.prepare()
-            # First, while the database is fresh.
-            bench_cold_claims_after_fill(bench, args.claim_seconds, args.claim_max)
-            log("bench: networks")
-            bench_network(bench)
-            log("bench: tasks")
-            bench_tasks(bench)
-            log("bench: claims")
-            bench_claims(bench, args.claim_seconds, args.claim_max)
-            log("bench: status counts")
-            bench_status(bench)
-            bench_cold_claims_after_reset(
-                bench, args.claim_seconds, args.claim_max, args.reset_tasks
-            )
-            server = bench.server_info() | {"server": how}
-        finally:
-            bench.cleanup(reset=args.url is not None)
-    return bench, server
+def run_backend(backend: Backend, sizes: Sizes) -> Bench:
+    """Every measurement against one backend, in order."""
+    bench = Bench(backend, sizes)
+    backend.prepare()
+    # First, while the database is fresh.
+    bench_cold_claims_after_fill(bench)
+    bench.log("networks")
+    bench_network(bench)
+    bench.log("tasks")
+    bench_tasks(bench)
+    bench.log("claims")
+    bench_claims(bench)
+    bench.log("status counts")
+    bench_status(bench)
+    bench_cold_claims_after_reset(bench)
+    return bench
+
+
+def run(args: argparse.Namespace, sizes: Sizes) -> dict[str, dict[str, Any]] | None:
+    """Each backend's part of the report; None if a database may not be used."""
+    parts: dict[str, dict[str, Any]] = {}
+    for name in args.backends:
+        started = time.monotonic()
+        with open_backend(name, args) as backend:
+            refusal = backend.refusal()
+            if refusal is not None:
+                log(refusal)
+                backend.close()
+                return None
+            try:
+                bench = run_backend(backend, sizes)
+                database = backend.info()
+            finally:
+                backend.cleanup()
+        parts[name] = backend_report(bench, database, time.monotonic() - started)
+    return parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its JSON report."""
-    args = parse_args(argv)
+    args, sizes = parse_args(argv)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(args.time_limit)
     started = time.monotonic()
     load_before = os.getloadavg()
     try:
-        outcome = run(args)
+        parts = run(args, sizes)
     finally:
         signal.alarm(0)
-    if outcome is None:
+    if parts is None:
         return 2
-    bench, server = outcome
-    report = build_report(bench, server, started, load_before)
+    report = build_report(parts, sizes, started, load_before)
     print(json.dumps(report, indent=2))
     return 1 if report["targets_missed"] else 0
 

@@ -20,46 +20,25 @@ from alchemiscale_like.models import (
     Transformation,
 )
 from alchemiscale_like.protocols import HarmonicTIProtocol, HarmonicTISettings
-from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
-from alchemiscale_like.storage.statestore.neo4j import claims as claim_queries
-from alchemiscale_like.storage.statestore.neo4j.connection import now
+from alchemiscale_like.storage.statestore.base import StateStore
 from alchemiscale_like.storage.statestore.records import network_record_from_chain
+from devtools.bench.statestore.bench import Bench
 from devtools.bench.statestore.measurement import Measurement, load, run_threads, timed
-from devtools.bench.statestore.report import log
-from devtools.bench.statestore.server import Bench
 from devtools.bench.statestore.tasks import TASK_BATCH
 
-N_HUB_TASKS = 20_000
 CLAIMERS = 8
 CLAIM_SCOPE = Scope.from_str("bench-statestore-claims")
 
-BARE_CLAIM_SETUP = """
-UNWIND range(1, $n) AS i
-CREATE (:BenchTask {scoped_key: 'bench-claim-' + toString(i), status: 'waiting'})
-"""
 
-BARE_CLAIM = """
-MATCH (c:BenchService {identifier: $identifier})
-UNWIND $sks AS sk
-MATCH (t:BenchTask {scoped_key: sk})
-CREATE (c)-[:BENCH_CLAIMS]->(t)
-SET t.status = 'running'
-"""
-
-DOUBLE_CLAIMS = """
-MATCH (t:Task)<-[c:CLAIMS]-()
-WITH t, count(c) AS holders WHERE holders > 1
-RETURN count(t) AS n
-"""
-
-
-def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
-    """8 claimer threads on one TaskHub of 20,000 waiting tasks, in four variants."""
+def bench_claims(bench: Bench) -> None:
+    """8 claimer threads on one TaskHub of ``sizes.hub_tasks`` (20,000) waiting tasks,
+    in four variants: one shared store or one store per thread, 1 or 10 tasks per call."""
+    seconds, max_tasks = bench.sizes.claim_seconds, bench.sizes.claim_max
     hub = claim_hub(bench)
     warmup = ClaimRun("warmup", 1, [bench.store])
     warmup.register()
     warmup.go(seconds=1.0, max_tasks=50)
-    stores = [Neo4jStateStore(bench.url, bench.user, bench.password) for _ in range(CLAIMERS)]
+    stores = [bench.backend.new_store() for _ in range(CLAIMERS)]
     shared = [bench.store] * CLAIMERS
     try:
         for name, count, run_stores in [
@@ -68,7 +47,7 @@ def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
             ("claims_count10_shared_store", 10, shared),
             ("claims_count10_store_per_thread", 10, stores),
         ]:
-            log(f"bench: {name}")
+            bench.log(name)
             baseline = bare_claims(bench, count, seconds, max_tasks).rate
             run = ClaimRun(name, count, run_stores)
             run.register()
@@ -79,34 +58,20 @@ def bench_claims(bench: Bench, seconds: float, max_tasks: int) -> None:
                 target=300.0 if count == 1 else None,
                 higher_is_better=True,
                 baseline=baseline,
-                baseline_query=f"8 threads, each a write transaction per {count} task(s): "
-                "MATCH service and task(s) by index, CREATE claim edge, SET status",
+                baseline_query=bench.backend.baseline_queries["claims"].format(count=count),
                 details=run.verify(bench) | {"load": load()},
             )
     finally:
         for store in stores:
             store.close()
-    if bench.profile:
-        bench.store.register_computeservice("bench-profile")
-        bench.profile_query(
-            "claim_tasks: GET_SERVICE (service holding ~400 tasks)",
-            claim_queries.GET_SERVICE,
-            identifier="claims_count1_store_per_thread-0",
-        )
-        bench.profile_query(
-            "claim_tasks: CLAIM",
-            claim_queries.CLAIM,
-            network=str(hub),
-            identifier="bench-profile",
-            count=1,
-            candidates=8 * 1 + 32,
-            now=now(),
-            protocols=None,
-        )
+    bench.backend.profile_claims(hub)
 
 
-def claim_hub(bench: Bench, n_tasks: int = N_HUB_TASKS, scope: Scope = CLAIM_SCOPE) -> ScopedKey:
-    """A network in ``scope`` whose TaskHub holds ``n_tasks`` (20,000) waiting tasks."""
+def claim_hub(bench: Bench, n_tasks: int | None = None, scope: Scope = CLAIM_SCOPE) -> ScopedKey:
+    """A network in ``scope`` whose TaskHub holds ``n_tasks`` (default ``sizes.hub_tasks``)
+    waiting tasks."""
+    if n_tasks is None:
+        n_tasks = bench.sizes.hub_tasks
     protocol = HarmonicTIProtocol(settings=HarmonicTISettings())
     systems = [
         ChemicalSystem(
@@ -143,43 +108,31 @@ class BareClaims:
 
 
 def bare_claims(bench: Bench, count: int, seconds: float, max_tasks: int) -> BareClaims:
-    """Tasks/s (and the slowest call) of 8 threads, each one minimal indexed write
-    transaction per ``count`` tasks it alone owns (no selection, no contention): the
-    ceiling of this driver and server."""
-    bench.drop_baseline_nodes()
-    bench.bare_write(BARE_CLAIM_SETUP, n=max_tasks)
-    for i in range(CLAIMERS):
-        bench.bare_write("CREATE (:BenchService {identifier: $id})", id=f"bare-{i}")
-    keys = [f"bench-claim-{i}" for i in range(1, max_tasks + 1)]
+    """Tasks/s (and the slowest call) of 8 threads, each making the backend's bare
+    claim of ``count`` tasks per write transaction (``Backend.bare_claimers``) until
+    ``seconds`` pass or the ``max_tasks`` scratch tasks are taken."""
     done = [0] * CLAIMERS
     slowest = [0.0] * CLAIMERS
-    deadline = time.monotonic() + seconds
+    with bench.backend.bare_claimers(max_tasks, CLAIMERS) as claimers:
+        deadline = time.monotonic() + seconds
 
-    def work(i: int) -> None:
-        mine = keys[i::CLAIMERS]
-        for start in range(0, len(mine), count):
-            if time.monotonic() > deadline:
-                return
-            call_s, _ = timed(
-                functools.partial(
-                    bench.bare_write,
-                    BARE_CLAIM,
-                    identifier=f"bare-{i}",
-                    sks=mine[start : start + count],
-                )
-            )
-            done[i] += len(mine[start : start + count])
-            slowest[i] = max(slowest[i], call_s)
+        def work(i: int) -> None:
+            claim = functools.partial(claimers[i], count)
+            while time.monotonic() <= deadline:
+                call_s, got = timed(claim)
+                if not got:
+                    return
+                done[i] += got
+                slowest[i] = max(slowest[i], call_s)
 
-    elapsed, _ = timed(functools.partial(run_threads, work, CLAIMERS))
-    bench.drop_baseline_nodes()
+        elapsed, _ = timed(functools.partial(run_threads, work, CLAIMERS))
     return BareClaims(rate=sum(done) / elapsed, max_call_s=max(slowest))
 
 
 class ClaimRun:
     """One bounded run of concurrent claimers, each with its own registered service."""
 
-    def __init__(self, name: str, count: int, stores: Sequence[Neo4jStateStore]) -> None:
+    def __init__(self, name: str, count: int, stores: Sequence[StateStore]) -> None:
         self.name, self.count, self.stores = name, count, stores
         self.identifiers = [f"{name}-{i}" for i in range(len(stores))]
         self.claimed: list[list[ScopedKey]] = [[] for _ in stores]
@@ -264,7 +217,7 @@ class ClaimRun:
             else None,
             "calls_over_1s": sum(latency >= 1.0 for latency in latencies),
             "double_claims_client": len(every) - len(set(every)),
-            "double_claims_store": int(bench.bare_read(DOUBLE_CLAIMS)[0]["n"]),
+            "double_claims_store": bench.backend.double_claims(),
             "store_view_agrees": store_agrees,
             "errors": self.errors,
         }

@@ -3,9 +3,11 @@
 Right after a bulk fill, Neo4j's index samples may still describe the empty database
 (its background sampler catches up every 10 s), and a plan made then stays cached for
 at least 10 s; a claim query whose plan depended on those samples crawled at about one
-claim per second through one shared store. Two situations, each with one shared store
-and with one store per thread. Each variant fills its own 20,000-task hub right before
-its claimers start, so that none runs on a plan another one made:
+claim per second through one shared store. The measurements run unchanged on every
+backend (SQLite has no sampled statistics to go stale: there they check that a fresh
+or just-reset database claims as fast as a warm one). Two situations, each with one
+shared store and with one store per thread. Each variant fills its own 20,000-task hub
+right before its claimers start, so that none runs on a plan another one made:
 
 * ``cold_claims_after_fill_*``: a fresh database: emptied by ``reset`` after a few
   warm-up claims on a 50-task hub, so that the figure is about the database and not
@@ -27,7 +29,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from alchemiscale_like.models import Scope
-from alchemiscale_like.storage.statestore.neo4j import Neo4jStateStore
+from alchemiscale_like.storage.statestore.base import StateStore
+from devtools.bench.statestore.bench import Bench
 from devtools.bench.statestore.claims import (
     CLAIM_SCOPE,
     CLAIMERS,
@@ -36,34 +39,26 @@ from devtools.bench.statestore.claims import (
     claim_hub,
 )
 from devtools.bench.statestore.measurement import Measurement, load, timed
-from devtools.bench.statestore.report import log
-from devtools.bench.statestore.server import Bench
 
 #: The slowest claim call allowed; normal calls take milliseconds.
 STALL_SECONDS = 5.0
 FILL_SCOPE = Scope.from_str("bench-statestore-fill")
-BARE_QUERY = (
-    "8 threads, each a write transaction per task: MATCH service and task by index, "
-    "CREATE claim edge, SET status (the slowest call)"
-)
 
 
-def bench_cold_claims_after_fill(bench: Bench, seconds: float, max_tasks: int) -> None:
+def bench_cold_claims_after_fill(bench: Bench) -> None:
     """Cold claims on a fresh database; leaves the database empty (and initialized)."""
     warm_up_s = _warm_up(bench)
     for variant, database in [
         ("shared_store", "emptied by reset after a 50-task warm-up hub"),
         ("store_per_thread", "emptied by reset after the shared-store variant's hub"),
     ]:
-        bench.reset()
+        bench.backend.reset()
         _cold_claims(
             bench,
             f"cold_claims_after_fill_{variant}",
-            seconds,
-            max_tasks,
             {"database": database, "server_warm_up_first_claim_s": round(warm_up_s, 2)},
         )
-    bench.reset()
+    bench.backend.reset()
 
 
 def _warm_up(bench: Bench) -> float:
@@ -79,23 +74,20 @@ def _warm_up(bench: Bench) -> float:
     return first_s
 
 
-def bench_cold_claims_after_reset(
-    bench: Bench, seconds: float, max_tasks: int, reset_tasks: int
-) -> None:
-    """Cold claims after ``reset`` of a database holding at least ``reset_tasks`` tasks."""
+def bench_cold_claims_after_reset(bench: Bench) -> None:
+    """Cold claims after ``reset`` of a database holding at least ``sizes.reset_tasks``
+    tasks."""
     for variant in ["shared_store", "store_per_thread"]:
         fill_s = 0.0
-        missing = reset_tasks - bench.task_count()
+        missing = bench.sizes.reset_tasks - bench.backend.task_count()
         if missing > 0:
-            log(f"bench: filling the database with {missing} more tasks")
+            bench.log(f"filling the database with {missing} more tasks")
             fill_s, _ = timed(functools.partial(claim_hub, bench, missing, FILL_SCOPE))
-        held = bench.task_count()
-        reset_s = bench.reset()
+        held = bench.backend.task_count()
+        reset_s = bench.backend.reset()
         _cold_claims(
             bench,
             f"cold_claims_after_reset_{variant}",
-            seconds,
-            max_tasks,
             {
                 "database": f"reset after holding {held} tasks",
                 "reset_s": round(reset_s, 2),
@@ -104,13 +96,12 @@ def bench_cold_claims_after_reset(
         )
 
 
-def _cold_claims(
-    bench: Bench, name: str, seconds: float, max_tasks: int, context: dict[str, Any]
-) -> None:
-    log(f"bench: {name}")
+def _cold_claims(bench: Bench, name: str, context: dict[str, Any]) -> None:
+    bench.log(name)
+    seconds, max_tasks = bench.sizes.claim_seconds, bench.sizes.claim_max
     per_thread = name.endswith("store_per_thread")
-    stores: Sequence[Neo4jStateStore] = (
-        [Neo4jStateStore(bench.url, bench.user, bench.password) for _ in range(CLAIMERS)]
+    stores: Sequence[StateStore] = (
+        [bench.backend.new_store() for _ in range(CLAIMERS)]
         if per_thread
         else [bench.store] * CLAIMERS
     )
@@ -130,7 +121,7 @@ def _cold_claims(
         "s",
         target=STALL_SECONDS,
         baseline=baseline.max_call_s,
-        baseline_query=BARE_QUERY,
+        baseline_query=bench.backend.baseline_queries["cold_claims"],
         details={
             "claims_per_s": round(run.rate, 1),
             "baseline_claims_per_s": round(baseline.rate, 1),

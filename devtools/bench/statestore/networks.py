@@ -16,33 +16,13 @@ from alchemiscale_like.models import (
     Transformation,
 )
 from alchemiscale_like.protocols import HarmonicTIProtocol, HarmonicTISettings
-from alchemiscale_like.storage.statestore.neo4j import networks as network_queries
 from alchemiscale_like.storage.statestore.records import NetworkRecord, network_record_from_chain
+from devtools.bench.statestore.bench import Bench
 from devtools.bench.statestore.measurement import Measurement, interleaved, load, timed
-from devtools.bench.statestore.server import Bench
-
-N_SYSTEMS = 1_000
-
-BARE_CREATE_NETWORK = """
-CREATE (n:BenchNetwork {scoped_key: $network})
-WITH n
-UNWIND $systems AS s
-CREATE (n)-[:CONTAINS]->(:BenchSystem {scoped_key: s.scoped_key, name: s.name})
-WITH DISTINCT n
-UNWIND $transformations AS t
-MATCH (a:BenchSystem {scoped_key: t.state_a}), (b:BenchSystem {scoped_key: t.state_b})
-CREATE (n)-[:CONTAINS]->(tf:BenchTransformation {scoped_key: t.scoped_key, name: t.name})
-CREATE (tf)-[:STATE_A]->(a), (tf)-[:STATE_B]->(b)
-"""
-
-BARE_MEMBERS = """
-MATCH (:AlchemicalNetwork {scoped_key: $sk})-[:CONTAINS]->(m)
-RETURN m.scoped_key AS sk
-"""
 
 
-def build_network(name: str, first_k: float = 1.0) -> AlchemicalNetwork:
-    """``2 * N_SYSTEMS`` transformations ``i -> i+1`` and ``i -> i+2`` over a ring of systems."""
+def build_network(name: str, n_systems: int, first_k: float = 1.0) -> AlchemicalNetwork:
+    """``2 * n_systems`` transformations ``i -> i+1`` and ``i -> i+2`` over a ring of systems."""
     protocol = HarmonicTIProtocol(settings=HarmonicTISettings())
     systems = [
         ChemicalSystem(
@@ -53,23 +33,24 @@ def build_network(name: str, first_k: float = 1.0) -> AlchemicalNetwork:
             },
             name=f"system-{i}",
         )
-        for i in range(N_SYSTEMS)
+        for i in range(n_systems)
     ]
     edges = [
         Transformation(
             stateA=systems[i],
-            stateB=systems[(i + step) % N_SYSTEMS],
+            stateB=systems[(i + step) % n_systems],
             protocol=protocol,
             name=f"edge-{i}-{step}",
         )
         for step in (1, 2)
-        for i in range(N_SYSTEMS)
+        for i in range(n_systems)
     ]
     return AlchemicalNetwork(edges=edges, name=name)
 
 
 def bare_network_params(record: NetworkRecord, scope: Scope) -> dict[str, Any]:
-    """Parameters of ``BARE_CREATE_NETWORK`` for the same network under ``scope``."""
+    """The bare baseline's parameters for the same network under ``scope``
+    (see ``Backend.bare_submit_network``)."""
 
     def sk(key: str) -> str:
         return str(ScopedKey.from_key(key, scope))
@@ -92,11 +73,12 @@ def bare_network_params(record: NetworkRecord, scope: Scope) -> dict[str, Any]:
 def bench_network(bench: Bench, repeats: int = 3) -> None:
     """Submit the 2,000-transformation network (once cold, then ``repeats`` times) and
     read it back. Each submission goes to a fresh scope, so it creates every node."""
-    build_s, network = timed(functools.partial(build_network, "bench-network"))
+    n_systems = bench.sizes.systems
+    build_s, network = timed(functools.partial(build_network, "bench-network", n_systems))
     json_s, chain = timed(lambda: json.loads(network.to_json()))
     verify_s, record = timed(functools.partial(network_record_from_chain, chain))
-    assert len(record.transformations) == 2 * N_SYSTEMS
-    assert len(record.chemical_systems) == N_SYSTEMS
+    assert len(record.transformations) == 2 * n_systems
+    assert len(record.chemical_systems) == n_systems
     bench.results["client_network_record_from_chain"] = Measurement(
         verify_s,
         "s",
@@ -115,7 +97,7 @@ def bench_network(bench: Bench, repeats: int = 3) -> None:
         scope = Scope.from_str(f"bench-statestore-net{rep}")
         seconds, sk = timed(functools.partial(bench.store.assemble_network, record, scope))
         params = bare_network_params(record, scope)
-        bare_s, _ = timed(functools.partial(bench.bare_write, BARE_CREATE_NETWORK, **params))
+        bare_s, _ = timed(functools.partial(bench.backend.bare_submit_network, params))
         if rep == 0:
             cold_s = seconds
         else:
@@ -139,8 +121,7 @@ def bench_network(bench: Bench, repeats: int = 3) -> None:
         alchemiscale="103 s",
         baseline=statistics.median(bare_runs),
         runs=submit_runs,
-        baseline_query="one transaction: CREATE the network, UNWIND CREATE 1,000 systems "
-        "and 2,000 transformations with CONTAINS, STATE_A, STATE_B (indexed lookups)",
+        baseline_query=bench.backend.baseline_queries["submit_network"],
         details={
             "transformations": len(record.transformations),
             "chemical_systems": len(record.chemical_systems),
@@ -156,10 +137,10 @@ def bench_network(bench: Bench, repeats: int = 3) -> None:
         )
 
     def bare_read_back() -> int:
-        return len(bench.bare_read(BARE_MEMBERS, sk=str(network_sk)))
+        return bench.backend.bare_read_network(network_sk)
 
     cold_read_s, total = timed(read_back)
-    assert total == bare_read_back() == len(record.transformations) + N_SYSTEMS
+    assert total == bare_read_back() == len(record.transformations) + n_systems
     read_runs, bare_runs = interleaved(read_back, bare_read_back, 5)
     bench.results["read_network"] = Measurement(
         statistics.median(read_runs),
@@ -168,14 +149,8 @@ def bench_network(bench: Bench, repeats: int = 3) -> None:
         alchemiscale="71 min",
         baseline=statistics.median(bare_runs),
         runs=read_runs,
-        baseline_query="MATCH (n {scoped_key})-[:CONTAINS]->(m) RETURN m.scoped_key "
-        "(all 3,000 members in one query)",
+        baseline_query=bench.backend.baseline_queries["read_network"],
         details={"cold_first_read_s": round(cold_read_s, 4), "load": load()},
     )
     bench.transformations = bench.store.get_network_transformations(network_sk)
-    bench.profile_query(
-        "get_network_transformations: NETWORK_MEMBERS",
-        network_queries.NETWORK_MEMBERS,
-        sk=str(network_sk),
-        label="Transformation",
-    )
+    bench.backend.profile_network(network_sk)

@@ -1,42 +1,71 @@
-"""What a run prints: progress lines on stderr and the JSON report (built here) on stdout."""
+"""The JSON report (built here) on stdout: each backend's figures, and side by side."""
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
+import sqlite3
 import time
 from typing import Any
 
 import neo4j
 
-from devtools.bench.statestore.server import Bench
+from devtools.bench.statestore.bench import Bench, Sizes
 
 
-def log(message: str) -> None:
-    """Progress on stderr (stdout is the JSON report)."""
-    print(message, file=sys.stderr, flush=True)
+def backend_report(bench: Bench, database: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """One backend's part of the report: its database, measurements and misses."""
+    out: dict[str, Any] = {
+        "database": database,
+        "measurements": {name: m.to_json() for name, m in bench.results.items()},
+        "targets_missed": [name for name, m in bench.results.items() if m.met() is False],
+        "seconds": round(seconds, 1),
+    }
+    if bench.backend.profiles:
+        out["profiles"] = bench.backend.profiles
+    return out
+
+
+def side_by_side(backends: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Measurement -> unit, target, each backend's value and baseline, and ``met`` per
+    backend (a backend without the measurement is left out of it)."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, part in backends.items():
+        for measurement, m in part["measurements"].items():
+            row = table.setdefault(
+                measurement,
+                {"unit": m["unit"], "target": m["target"], "baseline": {}, "met": {}},
+            )
+            row[name] = m["value"]
+            row["baseline"][name] = m["baseline"]
+            row["met"][name] = m["met"]
+    return table
 
 
 def build_report(
-    bench: Bench, server: dict[str, Any], started: float, load_before: tuple[float, float, float]
+    backends: dict[str, dict[str, Any]],
+    sizes: Sizes,
+    started: float,
+    load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
     """The JSON report of a finished run; ``started`` is its ``time.monotonic()`` start."""
-    missed = [name for name, m in bench.results.items() if m.met() is False]
-    report: dict[str, Any] = {
+    return {
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "neo4j_driver": neo4j.__version__,
+            "sqlite": sqlite3.sqlite_version,
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
-        "neo4j": server,
-        "measurements": {name: m.to_json() for name, m in bench.results.items()},
-        "targets_missed": missed,
+        "sizes": sizes.to_json(),
+        "side_by_side": side_by_side(backends),
+        "targets_missed": [
+            f"{name}/{measurement}"
+            for name, part in backends.items()
+            for measurement in part["targets_missed"]
+        ],
+        "backends": backends,
         "seconds": round(time.monotonic() - started, 1),
     }
-    if bench.profiles:
-        report["profiles"] = bench.profiles
-    return report
