@@ -63,9 +63,14 @@ SELECT t.scoped_key FROM network_members m JOIN tasks t ON t.transformation = m.
 WHERE m.network = ?1 AND m.kind = 'Transformation' AND (?2 IS NULL OR t.status = ?2)
 """
 
+# Counted per transformation first (from the (transformation, status) index, no sort),
+# then summed: one GROUP BY over every task of a big network sorts them all.
 NETWORK_STATUS = """
-SELECT t.status, count(*) AS n FROM network_members m JOIN tasks t ON t.transformation = m.member
-WHERE m.network = ? AND m.kind = 'Transformation' GROUP BY t.status
+SELECT status, sum(n) AS n FROM (
+    SELECT t.status AS status, count(*) AS n
+    FROM network_members m JOIN tasks t ON t.transformation = m.member
+    WHERE m.network = ? AND m.kind = 'Transformation' GROUP BY m.member, t.status
+) GROUP BY status
 """
 
 TRANSFORMATION_STATUS = (
