@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @cli.group()
 def database() -> None:
-    """Manage the state store (Neo4j; see NEO4J_URL, NEO4J_USER, NEO4J_PASSWORD)."""
+    """Manage the state store (Neo4j: NEO4J_URL, ...; or SQLite: see README, configuration)."""
 
 
 def _on_statestore(action: Callable[[StateStore], None]) -> None:
@@ -34,7 +34,7 @@ def _on_statestore(action: Callable[[StateStore], None]) -> None:
 
 @database.command("init")
 def database_init() -> None:
-    """Create constraints and indexes (safe to run again)."""
+    """Create constraints and indexes, or the SQLite tables (safe to run again)."""
     _on_statestore(lambda store: store.initialize())
     click.echo("state store initialized")
 

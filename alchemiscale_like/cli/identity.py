@@ -82,7 +82,7 @@ def _describe(record: IdentityRecord) -> str:
 
 @cli.group()
 def identity() -> None:
-    """Manage user and compute identities (state store: NEO4J_URL, NEO4J_USER, ...)."""
+    """Manage user and compute identities (in the configured state store)."""
 
 
 @identity.command("add")
