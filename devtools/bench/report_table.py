@@ -158,9 +158,19 @@ def objectstore_rows(report: Report) -> list[Row]:
     return rows
 
 
+def load_rows(report: Report) -> list[Row]:
+    """Load benchmark: API-style measurements (its checks are the throughput's conditions),
+    and a missed row if it left processes running."""
+    rows = api_rows(report)
+    if report.get("leftover_processes"):
+        left = ", ".join(report["leftover_processes"])
+        rows.append(Row("load", f"processes left running: {left}", target="none", met=False))
+    return rows
+
+
 def generic_rows(report: Report) -> list[Row]:
-    """Any other report (the load benchmark): its ``measurements`` if it has them, and each
-    of its ``checks`` as a row whose target is to pass."""
+    """Any other report: its ``measurements`` if it has them, and each of its ``checks``
+    as a row whose target is to pass."""
     benchmark = report.get("benchmark", "?")
     rows = measurement_rows(benchmark, report.get("measurements") or {})
     checks = report.get("checks") or {}
@@ -182,6 +192,7 @@ NORMALIZERS: dict[str, Callable[[Report], list[Row]]] = {
     "objectstore": objectstore_rows,
     "api": api_rows,
     "compute": api_rows,
+    "load": load_rows,
 }
 
 

@@ -39,14 +39,15 @@ from devtools.bench.common import log
 from devtools.bench.report_table import Row, markdown_table, normalize
 from devtools.servers.common import REPO_ROOT
 
-#: name -> (time limit in seconds, the options of ``--quick``), in run order. The
-#: object store benchmark has no ``--quick``: its own size options make it small.
+#: name -> (time limit in seconds, the options of ``--quick``), in run order. The limits
+#: leave room past each benchmark's own ``--time-limit`` default, so it can stop itself
+#: first. The object store benchmark has no ``--quick``: its size options make it small.
 BENCHMARKS: dict[str, tuple[int, list[str]]] = {
-    "statestore": (1800, ["--quick"]),
+    "statestore": (1900, ["--quick"]),
     "objectstore": (1200, ["--size-mib", "16", "--rounds", "1", "--small-count", "500"]),
-    "api": (1800, ["--quick"]),
-    "compute": (1200, ["--quick"]),
-    "load": (1800, ["--quick"]),
+    "api": (1900, ["--quick"]),
+    "compute": (1900, ["--quick"]),
+    "load": (1300, ["--quick"]),
 }
 #: How long a benchmark may take to stop its servers after SIGINT before it is killed.
 STOP_GRACE = 60
@@ -108,27 +109,38 @@ def run_benchmark(name: str, args: list[str], limit: int) -> dict[str, Any]:
             process.wait()
     for reader in readers:
         reader.join(timeout=10)
-    stdout = "".join(out)
-    result: dict[str, Any] = {
+    result = {
         "command": ["python", *command[1:]],
         "returncode": process.returncode,
         "seconds": round(time.monotonic() - started, 1),
-        "report": None,
-        "error": None,
-    }
-    try:
-        result["report"] = json.loads(stdout) if stdout.strip() else None
-    except json.JSONDecodeError:
-        result["error"] = "stdout is not one JSON report"
-    if timed_out:
-        result["error"] = f"timed out after {limit} s"
-    elif process.returncode not in (0, 1):
-        result["error"] = f"exit status {process.returncode}"
-    elif result["report"] is None and result["error"] is None:
-        result["error"] = "no JSON report on stdout"
+    } | parse_outcome(
+        process.returncode, "".join(out), f"timed out after {limit} s" if timed_out else None
+    )
     if result["error"]:
         result["stderr_tail"] = tail
     return result
+
+
+def parse_outcome(returncode: int, stdout: str, timed_out: str | None) -> dict[str, Any]:
+    """A finished benchmark's ``report`` (its JSON, or None) and ``error`` (None, or why
+    it did not run to the end: ``timed_out``, a report saying ``aborted``, an exit status
+    other than 0 and 1, no JSON on stdout)."""
+    report: Any = None
+    error: str | None = None
+    try:
+        report = json.loads(stdout) if stdout.strip() else None
+    except json.JSONDecodeError:
+        error = "stdout is not one JSON report"
+    aborted = report.get("aborted") if isinstance(report, dict) else None
+    if timed_out:
+        error = timed_out
+    elif aborted:
+        error = f"aborted: {aborted}"
+    elif returncode not in (0, 1):
+        error = f"exit status {returncode}"
+    elif not isinstance(report, dict) and error is None:
+        error = "no JSON report on stdout"
+    return {"report": report, "error": error}
 
 
 def rows_of(name: str, result: dict[str, Any]) -> list[Row]:

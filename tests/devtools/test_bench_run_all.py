@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.bench.report_table import Row, markdown_table, normalize
-from devtools.bench.run_all import exit_status, main, rows_of
+from devtools.bench.run_all import exit_status, main, parse_outcome, rows_of
 from devtools.servers.common import REPO_ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -147,13 +147,35 @@ def test_objectstore_rows_compare_with_the_faster_raw_variant() -> None:
     assert (small.baseline, small.ratio, small.met) == (600.0, 0.833, None)
 
 
+def test_load_rows_show_the_conditions_and_processes_left_running() -> None:
+    conditions = {"all_complete": True, "no_double_claim": True, "none_lost": False}
+    report = {
+        "benchmark": "load",
+        "measurements": {
+            "throughput": _api_measurement(40.0, "tasks/s", 80.0, conditions=conditions, met=False),
+            "claim_latency_p50": _api_measurement(12.0, "ms", 6.0),
+        },
+        "checks": {"all_complete": True, "double_claims": 0, "lost": 3},
+        "targets_missed": ["throughput"],
+        "aborted": None,
+        "leftover_processes": ["4242"],
+    }
+    rows = normalize("load", report)
+    throughput = _by_figure(rows)["throughput"]
+    assert throughput.target == "all_complete and no_double_claim and none_lost"
+    assert (throughput.ratio, throughput.better, throughput.met) == (0.5, "higher", False)
+    assert _by_figure(rows)["claim_latency_p50"].better == "lower"
+    assert rows[-1].figure == "processes left running: 4242"
+    assert rows[-1].met is False
+
+
 def test_generic_rows_take_measurements_and_checks() -> None:
     report = {
         "measurements": {"tasks_per_s": {"value": 40.0, "unit": "tasks/s", "target": None}},
         "checks": {"every_task_complete": {"ok": True}, "no_double_claim": False},
         "targets_missed": ["no_double_claim"],
     }
-    rows = _by_figure(normalize("load", report))
+    rows = _by_figure(normalize("future", report))
     assert rows["tasks_per_s"].baseline is None
     assert rows["tasks_per_s"].ratio is None
     assert rows["check: every_task_complete"].met is True
@@ -191,6 +213,18 @@ def test_exit_status_failed_beats_missed_beats_met() -> None:
     [failed_row] = rows_of("statestore", failed)
     assert failed_row.status == "**failed**"
     assert "exit status 2" in failed_row.figure
+
+
+def test_outcome_names_why_a_benchmark_did_not_run_to_the_end() -> None:
+    report = json.dumps(COMPUTE_REPORT)
+    assert parse_outcome(0, report, None) == {"report": COMPUTE_REPORT, "error": None}
+    assert parse_outcome(1, report, None)["error"] is None  # a missed target, not a failure
+    assert parse_outcome(2, "", None)["error"] == "exit status 2"
+    assert parse_outcome(0, "", None)["error"] == "no JSON report on stdout"
+    assert parse_outcome(0, "{", None)["error"] == "stdout is not one JSON report"
+    assert parse_outcome(-2, "", "timed out after 5 s")["error"] == "timed out after 5 s"
+    aborted = json.dumps({"measurements": {}, "aborted": "ran past --time-limit"})
+    assert parse_outcome(1, aborted, None)["error"] == "aborted: ran past --time-limit"
 
 
 def test_exit_status_1_without_a_missed_row_is_shown_as_a_miss() -> None:
