@@ -14,7 +14,7 @@ writes into ``--out`` (default: the current folder):
 A benchmark whose module is absent gets a visible "not available" row. Exit
 status: 0 if every target is met, 1 if one is missed, 2 if a benchmark failed to
 run (its exit status, a time-out or no JSON report; named on stderr and in the
-table). ``--from-json FILE`` re-renders the table of an earlier run without running.
+table). ``--from-json FILE...`` re-renders earlier runs (merged, in order) without running.
 """
 
 from __future__ import annotations
@@ -206,7 +206,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="more options for one benchmark, e.g. 'statestore=--backends sqlite'",
     )
     parser.add_argument(
-        "--from-json", type=Path, help="re-render an earlier bench-results.json; run nothing"
+        "--from-json",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="re-render earlier bench-results.json files, merged in order; run nothing",
     )
     args = parser.parse_args(argv)
     names = [n.strip() for n in (args.only or ",".join(BENCHMARKS)).split(",") if n.strip()]
@@ -248,6 +252,42 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     return {"machine": machine, "quick": args.quick, "benchmarks": results}
 
 
+def merged(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Earlier runs as one: their benchmarks in order (a later run of the same one
+    wins), and each run's machine with the benchmarks it ran under ``runs``."""
+    if len(runs) == 1:
+        return runs[0]
+    benchmarks: dict[str, Any] = {}
+    for run in runs:
+        benchmarks |= run["benchmarks"]
+    return {
+        "machine": runs[0]["machine"],
+        "runs": [
+            {"machine": r["machine"], "quick": r.get("quick"), "benchmarks": list(r["benchmarks"])}
+            for r in runs
+        ],
+        "quick": any(r.get("quick") for r in runs),
+        "benchmarks": benchmarks,
+    }
+
+
+def caption(content: dict[str, Any]) -> str:
+    """When, where and under which load the figures were taken (one line per run)."""
+    lines = []
+    for run in content.get("runs") or [content]:
+        m = run["machine"]
+        names = ", ".join(run["benchmarks"])
+        size = "quick sizes (`--quick`)" if run.get("quick") else "full sizes"
+        lines.append(
+            f"{names}: {size}, {m['started_utc']} to {m['finished_utc']} UTC, "
+            f"{m['cpu_count']} CPUs ({m['platform']}), Python {m['python']}, "
+            f"commit {m['git_commit']}, load average (1/5/15 min) "
+            f"{'/'.join(map(str, m['load_average_before']))} before, "
+            f"{'/'.join(map(str, m['load_average_after']))} after."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_results(out: Path, content: dict[str, Any]) -> int:
     """Normalize, write both files into ``out``; the exit status."""
     results = content["benchmarks"]
@@ -255,7 +295,7 @@ def write_results(out: Path, content: dict[str, Any]) -> int:
     content["rows"] = [row.to_json() for row in rows]
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench-results.json").write_text(json.dumps(content, indent=2) + "\n")
-    (out / "bench-results.md").write_text(markdown_table(rows))
+    (out / "bench-results.md").write_text(caption(content) + "\n" + markdown_table(rows))
     for name, result in results.items():
         if result["error"]:
             log(f"run_all: {name}: {result['error']}")
@@ -267,7 +307,11 @@ def write_results(out: Path, content: dict[str, Any]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or re-render) and write the report; the exit status."""
     args = parse_args(argv)
-    content = json.loads(args.from_json.read_text()) if args.from_json else run_all(args)
+    content = (
+        merged([json.loads(p.read_text()) for p in args.from_json])
+        if args.from_json
+        else run_all(args)
+    )
     return write_results(args.out, content)
 
 

@@ -234,18 +234,43 @@ def test_exit_status_1_without_a_missed_row_is_shown_as_a_miss() -> None:
     assert exit_status({"compute": result}, rows) == 1
 
 
-def test_from_json_re_renders_an_earlier_run(tmp_path: Path) -> None:
-    earlier = {
-        "machine": {"cpu_count": 2},
+MACHINE: dict[str, Any] = {
+    "cpu_count": 2,
+    "platform": "Linux",
+    "python": "3.11.7",
+    "git_commit": "abc123",
+    "started_utc": "2026-12-01T21:00:00+00:00",
+    "finished_utc": "2026-12-01T21:30:00+00:00",
+    "load_average_before": [0.5, 0.4, 0.3],
+    "load_average_after": [1.5, 1.4, 1.3],
+}
+
+
+def test_from_json_re_renders_earlier_runs_merged(tmp_path: Path) -> None:
+    api_run = {
+        "machine": MACHINE,
         "quick": False,
         "benchmarks": {"api": {"returncode": 1, "error": None, "report": API_REPORT}},
     }
-    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    compute_run = {
+        "machine": MACHINE | {"load_average_before": [3.0, 2.0, 1.0]},
+        "quick": True,
+        "benchmarks": {"compute": {"returncode": 0, "error": None, "report": COMPUTE_REPORT}},
+    }
+    (tmp_path / "api.json").write_text(json.dumps(api_run))
+    (tmp_path / "compute.json").write_text(json.dumps(compute_run))
     out = tmp_path / "out"
-    assert main(["--from-json", str(tmp_path / "earlier.json"), "--out", str(out)]) == 1
+    files = [str(tmp_path / "api.json"), str(tmp_path / "compute.json")]
+    assert main(["--from-json", *files, "--out", str(out)]) == 1
     written = json.loads((out / "bench-results.json").read_text())
-    assert [row["figure"] for row in written["rows"]] == list(API_REPORT["measurements"])
-    assert "`claims`" in (out / "bench-results.md").read_text()
+    figures = [*API_REPORT["measurements"], *COMPUTE_REPORT["measurements"]]
+    assert [row["figure"] for row in written["rows"]] == figures
+    assert [run["benchmarks"] for run in written["runs"]] == [["api"], ["compute"]]
+    caption, table = (out / "bench-results.md").read_text().split("\n\n")
+    assert caption.splitlines()[0].startswith("api: full sizes, 2026-12-01T21:00:00+00:00")
+    assert "load average (1/5/15 min) 0.5/0.4/0.3 before, 1.5/1.4/1.3 after" in caption
+    assert caption.splitlines()[1].startswith("compute: quick sizes (`--quick`)")
+    assert "`claims`" in table
 
 
 def test_quick_run_of_the_sqlite_state_store_benchmark(tmp_path: Path) -> None:
@@ -280,7 +305,8 @@ def test_quick_run_of_the_sqlite_state_store_benchmark(tmp_path: Path) -> None:
     assert set(run["report"]["backends"]) == {"sqlite"}
     figures = {row["figure"] for row in written["rows"]}
     assert "sqlite/submit_network" in figures
-    table = (tmp_path / "bench-results.md").read_text()
+    caption, table = (tmp_path / "bench-results.md").read_text().split("\n\n")
+    assert caption.startswith("statestore: quick sizes")
     assert table.count("\n") == 2 + len(written["rows"])
     missed = any(row["met"] is False for row in written["rows"])
     assert result.returncode == (1 if missed else 0)
