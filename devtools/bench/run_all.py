@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from devtools.bench.common import log
-from devtools.bench.report_table import Row, markdown_table, normalize
+from devtools.bench.report_table import Row, caption, markdown_table, normalize
 from devtools.servers.common import REPO_ROOT
 
 #: name -> (time limit in seconds, the options of ``--quick``), in run order. The limits
@@ -247,6 +247,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             results[name] = {"command": None, "error": "not available", "report": None}
             continue
         results[name] = run_benchmark(name, options, args.time_limit or limit)
+        # What has run so far (no ``finished_utc`` yet), in case a later benchmark hangs
+        # this process: ``--from-json`` renders it.
+        partial = {"machine": machine, "quick": args.quick, "benchmarks": results}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench-results.json").write_text(json.dumps(partial, indent=2) + "\n")
     machine["finished_utc"] = _now()
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return {"machine": machine, "quick": args.quick, "benchmarks": results}
@@ -269,23 +274,6 @@ def merged(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "quick": any(r.get("quick") for r in runs),
         "benchmarks": benchmarks,
     }
-
-
-def caption(content: dict[str, Any]) -> str:
-    """When, where and under which load the figures were taken (one line per run)."""
-    lines = []
-    for run in content.get("runs") or [content]:
-        m = run["machine"]
-        names = ", ".join(run["benchmarks"])
-        size = "quick sizes (`--quick`)" if run.get("quick") else "full sizes"
-        lines.append(
-            f"{names}: {size}, {m['started_utc']} to {m['finished_utc']} UTC, "
-            f"{m['cpu_count']} CPUs ({m['platform']}), Python {m['python']}, "
-            f"commit {m['git_commit']}, load average (1/5/15 min) "
-            f"{'/'.join(map(str, m['load_average_before']))} before, "
-            f"{'/'.join(map(str, m['load_average_after']))} after."
-        )
-    return "\n".join(lines) + "\n"
 
 
 def write_results(out: Path, content: dict[str, Any]) -> int:
