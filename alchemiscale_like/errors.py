@@ -32,6 +32,10 @@ class PayloadTooLarge(ValidationError):
     """A body or a decompressed payload exceeds its size limit."""
 
 
+class RequestTimeout(ValidationError):
+    """A request body stopped arriving (a client that sends too slowly, or not at all)."""
+
+
 class UnsupportedMediaType(ValidationError):
     """A request body's Content-Type or Content-Encoding is not one the API accepts."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from alchemiscale_like.errors import KeyMismatch, PayloadTooLarge, ValidationError
 from alchemiscale_like.models.codecs import CODEC_TAG, KEY_TAG, from_jsonable
-from alchemiscale_like.models.limits import MAX_NESTING, check_depth
+from alchemiscale_like.models.limits import MAX_NESTING, check_chain_length, check_depth
 from alchemiscale_like.models.tokenization import Tokenizable, registered_class
 
 #: Default cap on the size of keyed-chain JSON text accepted by :func:`parse_json`.
@@ -94,6 +94,7 @@ def from_keyed_chain(chain: Any, expect: type[Tokenizable] = Tokenizable) -> Any
     """
     if not isinstance(chain, list) or not chain:
         raise ValidationError("a keyed chain must be a non-empty list of [key, keyed_dict]")
+    check_chain_length(chain)
     check_depth(chain, what="keyed chain")
     resolved: dict[str, Tokenizable] = {}
     obj: Tokenizable | None = None

@@ -14,6 +14,18 @@ from alchemiscale_like.errors import ValidationError
 
 #: Deepest nesting of JSON containers (lists and objects) accepted in one payload.
 MAX_NESTING = 100
+#: Most entries of one keyed chain. A network of 10,000 transformations over 5,000
+#: systems is about 30,000; every entry costs the server a sha256 of its canonical JSON.
+MAX_CHAIN_ENTRIES = 200_000
+
+
+def check_chain_length(chain: list[Any], limit: int = MAX_CHAIN_ENTRIES) -> None:
+    """Raise :class:`ValidationError` if the keyed chain ``chain`` has more than ``limit``
+    entries (before any entry is hashed or decoded)."""
+    if len(chain) > limit:
+        raise ValidationError(
+            f"a keyed chain may hold at most {limit} entries, this one has {len(chain)}"
+        )
 
 
 def check_depth(value: Any, limit: int = MAX_NESTING, what: str = "payload") -> None:

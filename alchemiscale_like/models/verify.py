@@ -13,7 +13,7 @@ from typing import Any
 
 from alchemiscale_like.errors import KeyMismatch, ValidationError
 from alchemiscale_like.models.codecs import KEY_TAG
-from alchemiscale_like.models.limits import check_depth
+from alchemiscale_like.models.limits import check_chain_length, check_depth
 from alchemiscale_like.models.tokenization import key_from_keyed_dict
 
 
@@ -55,6 +55,7 @@ def verify_keyed_chain(chain: Any) -> list[VerifiedEntry]:
     """
     if not isinstance(chain, list) or not chain:
         raise ValidationError("a keyed chain must be a non-empty list of [key, keyed_dict]")
+    check_chain_length(chain)
     check_depth(chain, what="keyed chain")
     seen: set[str] = set()
     entries: list[VerifiedEntry] = []

@@ -136,7 +136,7 @@ def build_app(
     )
     install_error_handlers(app)
     app.add_middleware(RefuseControlCharacters)
-    app.add_middleware(LimitFormBodies)
+    app.add_middleware(LimitFormBodies, idle_timeout=settings.body_idle_timeout)
     app.include_router(_common_router())
     for router in routers:
         app.include_router(router)

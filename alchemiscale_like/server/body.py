@@ -8,6 +8,8 @@ File uploads are streamed to the store: see :mod:`~.uploads`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import zstandard
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alchemiscale_like.errors import (
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     ValidationError,
 )
@@ -60,6 +63,28 @@ def declared_length(request: Request, limit: int) -> int | None:
     return int(declared)
 
 
+async def body_chunks(request: Request, idle_timeout: float) -> AsyncIterator[bytes]:
+    """The request's body chunk by chunk, each within ``idle_timeout`` seconds of the last.
+
+    Every body the APIs read comes through here, so a client that stops sending (or
+    drips a byte now and then slower than that) cannot hold a request open forever.
+
+    Raises:
+        RequestTimeout: no new part of the body arrived within ``idle_timeout``.
+    """
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body stopped arriving (nothing for {idle_timeout:g} s)"
+            ) from None
+        yield chunk
+
+
 async def read_json_body(request: Request, settings: APISettings) -> Any:
     """The request's JSON body, checked for type, size, encoding and nesting.
 
@@ -73,7 +98,7 @@ async def read_json_body(request: Request, settings: APISettings) -> Any:
     encoding = content_encoding(request)
     declared_length(request, settings.max_body_size)
     raw = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request, settings.body_idle_timeout):
         raw += chunk
         if len(raw) > settings.max_body_size:
             raise PayloadTooLarge(
@@ -109,14 +134,16 @@ def _decompress(data: bytes, limit: int) -> bytes:
 
 
 class LimitFormBodies:
-    """ASGI middleware: a form body over :data:`MAX_FORM_SIZE` is refused (413) as it arrives.
+    """ASGI middleware: a form body over :data:`MAX_FORM_SIZE` is refused (413) as it arrives,
+    and one that stops arriving for ``idle_timeout`` seconds is refused (408).
 
     Starlette parses a form whole before any route code runs, so its size cannot be
     checked in the route: the body is read here, up to the limit, and handed on.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, idle_timeout: float = 60.0) -> None:
         self.app = app
+        self.idle_timeout = idle_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Buffer a form request's body within the limit, then run the app on it."""
@@ -132,7 +159,12 @@ class LimitFormBodies:
             return
         body = bytearray()
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout)
+            except TimeoutError:
+                stalled = error_response(408, "RequestTimeout", "the request body stopped arriving")
+                await stalled(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 return  # the client went away: there is no one to answer
             body += message.get("body", b"")

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 #: Most specific class first: the first match decides the status code.
 STATUS_CODES: tuple[tuple[type[errors.AlchemiscaleLikeError], int], ...] = (
     (errors.PayloadTooLarge, 413),
+    (errors.RequestTimeout, 408),
     (errors.UnsupportedMediaType, 415),
     (errors.ValidationError, 400),
     (errors.AuthenticationFailed, 401),
@@ -71,6 +72,7 @@ _HTTP_ERROR_NAMES = {
     403: "Forbidden",
     404: "NotFound",
     405: "ValidationError",
+    408: "RequestTimeout",
     409: "Conflict",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",

@@ -27,6 +27,9 @@ class APISettings(BaseSettings):
     spool_dir: Path | None = None
     """Where uploaded files are kept on disk while they stream on to the store (default: the
     temp dir); each upload uses its size there until it is stored."""
+    body_idle_timeout: Annotated[float, Field(gt=0)] = 60.0
+    """Longest wait for the next part of a request body; a body that stops arriving (a
+    slow-loris client) is answered 408 and dropped, so it holds no worker or spool."""
     lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     """A compute service silent for longer than this loses its claims."""
     presigned_expiry: Annotated[int, Field(gt=0)] = 3600

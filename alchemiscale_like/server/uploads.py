@@ -35,7 +35,12 @@ from alchemiscale_like.errors import (
     ValidationError,
 )
 from alchemiscale_like.models.patterns import is_sha256
-from alchemiscale_like.server.body import content_encoding, declared_length, media_type
+from alchemiscale_like.server.body import (
+    body_chunks,
+    content_encoding,
+    declared_length,
+    media_type,
+)
 from alchemiscale_like.server.settings import APISettings
 from alchemiscale_like.storage.objectstore.growing import GrowingFile
 from alchemiscale_like.storage.objectstore.models import OpenSource
@@ -84,7 +89,7 @@ async def store_upload(request: Request, settings: APISettings, store: StoreUplo
     try:
         digest = hashlib.sha256()
         size = 0
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request, settings.body_idle_timeout):
             size += len(chunk)
             if size > length:
                 raise IntegrityError(f"more than the declared {length} bytes arrived")
@@ -119,7 +124,7 @@ async def _store_received(
     with tempfile.TemporaryFile(prefix="upload-", dir=spool_dir) as spool:
         digest = hashlib.sha256()
         size = 0
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request, settings.body_idle_timeout):
             size += len(chunk)
             if size > settings.max_file_size:
                 raise PayloadTooLarge(f"upload exceeds the limit of {settings.max_file_size} bytes")
