@@ -22,7 +22,13 @@ from types import FrameType
 from alchemiscale_like.compute.api import ComputeAPI
 from alchemiscale_like.compute.recorder import APIRecorder
 from alchemiscale_like.compute.settings import ComputeServiceSettings
-from alchemiscale_like.errors import ClaimLost, StoreUnavailable, ValidationError, log_token
+from alchemiscale_like.errors import (
+    ClaimLost,
+    NotFound,
+    StoreUnavailable,
+    ValidationError,
+    log_token,
+)
 from alchemiscale_like.execution.recorder import ExecutionOptions, run_recorded
 from alchemiscale_like.models.protocol import registered_protocol_names
 from alchemiscale_like.models.scope import ScopedKey
@@ -174,6 +180,17 @@ class SynchronousComputeService:
             claimed = self.api.claim_tasks(count, self._protocols, self.settings.scopes)
         except StoreUnavailable as exc:
             log.warning("event=claim_failed error=%s", log_token(exc))
+            return None
+        except NotFound as exc:
+            # Silent past the lease (a stalled node, a long pause): the server deregistered
+            # us and gave our tasks back. We hold nothing now; register afresh and go on.
+            log.warning(
+                "event=registration_lost service=%s error=%s", self.api.service_id, log_token(exc)
+            )
+            with self._held_lock:
+                self._held.clear()
+            self.api.register(self._protocols)
+            log.info("event=reregistered service=%s", self.api.service_id)
             return None
         with self._held_lock:
             self._held.update(claimed)
