@@ -177,28 +177,36 @@ class HoldingProxy:
 
     def _upward(self, connection: _Connection) -> None:
         """Requests to the upstream, one by one, until the chosen one is held."""
+        try:
+            held = self._requests(connection)
+        except OSError:  # either side went away mid-request: so does the other
+            connection.close()
+            return
+        if held:
+            self.held.set()
+            connection.done.wait()
+
+    def _requests(self, connection: _Connection) -> bool:
+        """Forward requests until the client closes (False) or one is held (True)."""
         buffer = b""
-        with suppress(OSError):
-            while True:
-                while _HEADER_END not in buffer:
-                    data = connection.client.recv(_CHUNK)
-                    if not data:
-                        connection.upstream.shutdown(socket.SHUT_WR)
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(_HEADER_END)
-                head += _HEADER_END
-                if _CHUNKED.search(head):
-                    self.saw_chunked = True
-                found = _CONTENT_LENGTH.search(head)
-                length = int(found.group(1)) if found else 0
-                limit = self._limit_if_held(connection, head.split(b"\r\n", 1)[0], length)
-                connection.upstream.sendall(head)
-                buffer = self._forward(connection, buffer, length if limit is None else limit)
-                if limit is not None:
-                    self.held.set()
-                    connection.done.wait()
-                    return
+        while True:
+            while _HEADER_END not in buffer:
+                data = connection.client.recv(_CHUNK)
+                if not data:
+                    connection.upstream.shutdown(socket.SHUT_WR)
+                    return False
+                buffer += data
+            head, _, buffer = buffer.partition(_HEADER_END)
+            head += _HEADER_END
+            if _CHUNKED.search(head):
+                self.saw_chunked = True
+            found = _CONTENT_LENGTH.search(head)
+            length = int(found.group(1)) if found else 0
+            limit = self._limit_if_held(connection, head.split(b"\r\n", 1)[0], length)
+            connection.upstream.sendall(head)
+            buffer = self._forward(connection, buffer, length if limit is None else limit)
+            if limit is not None:
+                return True
 
     def _limit_if_held(self, connection: _Connection, line: bytes, length: int) -> int | None:
         """How much of this request's body goes up if it is the one to hold, else None."""

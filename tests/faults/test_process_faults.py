@@ -82,8 +82,9 @@ FILE_PUT = r"^PUT \S+/files/"
 
 
 def _service(folder: Path, name: str, api_url: str, **settings: object) -> Service:
+    values = FAST | settings
     return make_service(
-        folder, name, api_url=api_url, identifier="worker", key=KEYS["worker"], **FAST, **settings
+        folder, name, api_url=api_url, identifier="worker", key=KEYS["worker"], env=None, **values
     )
 
 
@@ -276,6 +277,7 @@ def compute_api(
     objectstore = s3_settings.model_dump(
         include={"backend", "endpoint_url", "bucket", "prefix", "region", "access_key_id"}
     )
+    assert s3_settings.secret_access_key is not None
     objectstore["secret_access_key"] = s3_settings.secret_access_key.get_secret_value()
     env = compute_api_env(
         (neo4j_server.url, neo4j_server.user, neo4j_server.password), objectstore, SECRET
