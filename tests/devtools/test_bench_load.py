@@ -17,7 +17,7 @@ from devtools.bench.load.fleet import claim_latencies
 from tests.devtools.conftest import QuickBench
 
 #: ``--quick`` sizes (devtools/bench/load/__main__.py).
-QUICK_SERVICES, QUICK_TASKS, QUICK_LONE_CLAIMS = 4, 40, 20
+QUICK_SERVICES, QUICK_TASKS, QUICK_LONE_CLAIMS = 4, 32, 16
 
 
 def _event(second: float, event: str, **fields: Any) -> str:

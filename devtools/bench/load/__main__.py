@@ -44,11 +44,11 @@ FULL: dict[str, Any] = {
 }
 QUICK: dict[str, Any] = FULL | {
     "services": 4,
-    "tasks": 40,
+    "tasks": 32,
     "transformations": 2,
-    "warmup_tasks": 5,
-    "baseline_tasks": 20,
-    "lone_claims": 20,
+    "warmup_tasks": 3,
+    "baseline_tasks": 16,
+    "lone_claims": 16,
     "heap": "1g",
 }
 
@@ -67,7 +67,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options; unset sizes take the issue's (or ``--quick``'s) defaults."""
     doc = (load_package.__doc__ or "").split("\n\n")[0]
     parser = argparse.ArgumentParser(prog=PROG, description=doc)
-    parser.add_argument("--quick", action="store_true", help="4 services, 40 tasks (tests)")
+    parser.add_argument("--quick", action="store_true", help="4 services, 32 tasks (tests)")
     parser.add_argument("--services", type=int, help="compute service subprocesses (16)")
     parser.add_argument("--tasks", type=int, help="one-unit Tasks the fleet runs (2000)")
     parser.add_argument("--transformations", type=int, help="Transformations they spread over (4)")

@@ -152,7 +152,7 @@ def wait_complete(
         if time.monotonic() - last_log > 5:
             log(f"load: {done}/{len(tasks)} complete")
             last_log = time.monotonic()
-        time.sleep(0.25)
+        time.sleep(0.5)
 
 
 def claim_latencies(path: Path) -> list[float]:
