@@ -36,10 +36,12 @@ def warm_up(deployment: Deployment, n_tasks: int) -> dict[str, Any]:
     return {"tasks": n_tasks, "tasks_per_s": round(n_tasks / seconds, 1)}
 
 
-def _ms(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    return (median(values) if fraction == 0.5 else percentile(values, fraction)) * 1000
+def _p50_ms(values: list[float]) -> float:
+    return median(values) * 1000 if values else 0.0
+
+
+def _p99_ms(values: list[float]) -> float:
+    return percentile(values, 0.99) * 1000 if values else 0.0
 
 
 def run_load(
@@ -63,14 +65,15 @@ def run_load(
     fleet_log = FleetLog.read(run.log_paths)
     stored = store_check(deployment, tasks, UNITS)
     logged = logs_check(fleet_log, tasks, UNITS)
-    status = deployment.user_client().get_network_status(net.network)
+    with deployment.user_client() as user:
+        status = user.get_network_status(net.network)
     latencies = [x for name in run.names for x in claim_latencies(run.log_paths[name])]
     seconds = fleet_log.seconds
     rate = len(fleet_log.done) / seconds if seconds else 0.0
     from_action = (
         (fleet_log.last_done.timestamp() - run.actioned_at) if fleet_log.last_done else 0.0
     )
-    log(f"load: {rate:.1f} tasks/s, claim p50 {_ms(latencies, 0.5):.1f} ms")
+    log(f"load: {rate:.1f} tasks/s, claim p50 {_p50_ms(latencies):.1f} ms")
 
     log(f"load: baseline, API floor ({args.services} threads, {args.baseline_tasks} tasks)")
     floor = api_floor(deployment, args.baseline_tasks, args.services, args.task_seconds)
@@ -141,10 +144,10 @@ def run_load(
             },
         ),
         "claim_latency_p50": Measurement(
-            _ms(latencies, 0.5), "ms", baseline=lone_api["call_ms_p50"], baseline_call=lone_call
+            _p50_ms(latencies), "ms", baseline=lone_api["call_ms_p50"], baseline_call=lone_call
         ),
         "claim_latency_p99": Measurement(
-            _ms(latencies, 0.99),
+            _p99_ms(latencies),
             "ms",
             baseline=lone_api["call_ms_p99"],
             baseline_call=lone_call,
