@@ -147,6 +147,8 @@ class SynchronousComputeService:
     def _loop(self) -> None:
         idle = self.settings.idle_sleep
         while not self.stopping and not self._enough_tasks():
+            # Between tasks nothing is held but what an outage kept us from giving back.
+            self._release_held()
             claimed = self._claim()
             if not claimed:
                 # Only an empty answer means no task is left: a failed claim (None) is
@@ -317,15 +319,21 @@ class SynchronousComputeService:
             self._release(task)
 
     def _release(self, task: ScopedKey) -> None:
-        """Give ``task`` back to waiting (best effort: the lease expiry does it otherwise)."""
-        self._forget(task)
+        """Give ``task`` back to waiting; if that fails it stays held, to be released later.
+
+        A live service keeps its lease alive, so no expiry would ever release a task it
+        forgot: the claim loop tries again before its next claim, and ``run`` on the way
+        out (after which deregistering, or the lease expiry, releases it).
+        """
         try:
             self.api.release_task(task)
             log.info("event=release task=%s", task)
         except ClaimLost:
             log.info("event=release_skipped task=%s reason=claim_lost", task)
-        except Exception as exc:  # the lease expiry releases it if we cannot
+        except Exception as exc:  # kept: retried before the next claim
             log.warning("event=release_failed task=%s error=%s", task, log_token(exc))
+            return
+        self._forget(task)
 
     def _deregister(self) -> None:
         try:
