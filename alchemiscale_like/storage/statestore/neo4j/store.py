@@ -47,6 +47,10 @@ class Neo4jStateStore(
         database: database name (``neo4j`` on Community edition).
         slow_claim_seconds: claims taking this long or longer are logged at WARNING
             (``event=slow_claim``); 0 logs every claim.
+        retry_seconds: how long one call waits for a connection and retries transient
+            errors (an unreachable server included) before ``StoreUnavailable``. An
+            API answers 503 after this long while Neo4j is down; a shorter outage is
+            bridged (the call waits, then succeeds).
 
     Raises:
         ValidationError: ``slow_claim_seconds`` is negative or not a number.
@@ -60,9 +64,10 @@ class Neo4jStateStore(
         database: str = "neo4j",
         *,
         slow_claim_seconds: float = 1.0,
+        retry_seconds: float = 30.0,
     ) -> None:
         self._slow_claim_seconds = check_slow_claim_seconds(slow_claim_seconds)
-        self._db = Neo4jConnection(url, user, password, database)
+        self._db = Neo4jConnection(url, user, password, database, retry_seconds=retry_seconds)
 
     def initialize(self) -> None:
         """Create the constraints and indexes and wait until every index is online.
