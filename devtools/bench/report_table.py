@@ -242,14 +242,15 @@ def markdown_table(rows: Iterable[Row]) -> str:
 
 def caption(content: dict[str, Any]) -> str:
     """When, where and under which load the figures were taken: one line per run of a
-    ``bench-results.json`` content (its ``runs`` if merged)."""
+    ``bench-results.json`` content (its ``runs`` if merged), as a Markdown list."""
     lines = []
     for run in content.get("runs") or [content]:
         m = run["machine"]
         names = ", ".join(run["benchmarks"])
         size = "quick sizes (`--quick`)" if run.get("quick") else "full sizes"
+        finished = m.get("finished_utc", "(unfinished)")
         lines.append(
-            f"{names}: {size}, {m['started_utc']} to {m.get('finished_utc', '(unfinished)')} UTC, "
+            f"- {names}: {size}, {m['started_utc']} to {finished} UTC, "
             f"{m['cpu_count']} CPUs ({m['platform']}), Python {m['python']}, "
             f"commit {m['git_commit']}, load average (1/5/15 min) "
             f"{'/'.join(map(str, m['load_average_before']))} before, "

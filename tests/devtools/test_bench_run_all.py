@@ -267,9 +267,9 @@ def test_from_json_re_renders_earlier_runs_merged(tmp_path: Path) -> None:
     assert [row["figure"] for row in written["rows"]] == figures
     assert [run["benchmarks"] for run in written["runs"]] == [["api"], ["compute"]]
     caption, table = (out / "bench-results.md").read_text().split("\n\n")
-    assert caption.splitlines()[0].startswith("api: full sizes, 2026-12-01T21:00:00+00:00")
+    assert caption.splitlines()[0].startswith("- api: full sizes, 2026-12-01T21:00:00+00:00")
     assert "load average (1/5/15 min) 0.5/0.4/0.3 before, 1.5/1.4/1.3 after" in caption
-    assert caption.splitlines()[1].startswith("compute: quick sizes (`--quick`)")
+    assert caption.splitlines()[1].startswith("- compute: quick sizes (`--quick`)")
     assert "`claims`" in table
 
 
@@ -306,7 +306,7 @@ def test_quick_run_of_the_sqlite_state_store_benchmark(tmp_path: Path) -> None:
     figures = {row["figure"] for row in written["rows"]}
     assert "sqlite/submit_network" in figures
     caption, table = (tmp_path / "bench-results.md").read_text().split("\n\n")
-    assert caption.startswith("statestore: quick sizes")
+    assert caption.startswith("- statestore: quick sizes")
     assert table.count("\n") == 2 + len(written["rows"])
     missed = any(row["met"] is False for row in written["rows"])
     assert result.returncode == (1 if missed else 0)
