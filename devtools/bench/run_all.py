@@ -44,7 +44,7 @@ from devtools.servers.common import REPO_ROOT
 #: first. The object store benchmark has no ``--quick``: its size options make it small.
 BENCHMARKS: dict[str, tuple[int, list[str]]] = {
     "statestore": (1900, ["--quick"]),
-    "objectstore": (1200, ["--size-mib", "16", "--rounds", "1", "--small-count", "500"]),
+    "objectstore": (1800, ["--size-mib", "16", "--rounds", "1", "--small-count", "500"]),
     "api": (1900, ["--quick"]),
     "compute": (1900, ["--quick"]),
     "load": (1300, ["--quick"]),
