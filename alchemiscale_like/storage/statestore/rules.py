@@ -10,10 +10,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.errors import InvalidTransition, ValidationError
 from alchemiscale_like.models.patterns import check_identifier
 from alchemiscale_like.models.scope import Scope, ScopedKey
-from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.models.task import USER_TRANSITIONS, TaskStatus, parse_status
 from alchemiscale_like.security.identity import IdentityKind
 from alchemiscale_like.storage.statestore.records import NetworkState
 
@@ -29,6 +29,8 @@ __all__ = [
     "check_claim_count",
     "check_identifier",
     "check_priority",
+    "check_user_status",
+    "check_user_transitions",
     "check_weight",
     "decide_restart",
     "parse_identity_kind",
@@ -50,6 +52,30 @@ MAX_PATTERN_LENGTH = 1000
 #: Restart patterns search only this much of the end of each traceback: the
 #: interesting frames are last, and it bounds the cost of a user's regex.
 TRACEBACK_SEARCH_LENGTH = 64 * 1024
+
+
+def check_user_status(status: object) -> TaskStatus:
+    """``status`` as a status a user may set (waiting, invalid, deleted).
+
+    Raises:
+        ValidationError: not a task status.
+        InvalidTransition: a status only claims or compute services set.
+    """
+    checked = parse_status(status)  # type: ignore[arg-type]
+    if checked not in USER_TRANSITIONS:
+        raise InvalidTransition(
+            f"tasks cannot be set to {checked} by a user "
+            "(running: by claiming; complete/error: by the claiming compute service)"
+        )
+    return checked
+
+
+def check_user_transitions(current: dict[str, TaskStatus], status: TaskStatus) -> None:
+    """Raise ``InvalidTransition`` naming every task that may not move to ``status``."""
+    illegal = {sk: s for sk, s in current.items() if s not in USER_TRANSITIONS[status]}
+    if illegal:
+        detail = ", ".join(f"{sk} ({s})" for sk, s in sorted(illegal.items()))
+        raise InvalidTransition(f"cannot set to {status}: {detail}")
 
 
 def canonical_scopes(scopes: Iterable[str]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from alchemiscale_like.errors import InvalidTransition, NotFound, ValidationError
+from alchemiscale_like.errors import NotFound, ValidationError
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import (
     ACTIONABLE,
@@ -15,7 +15,6 @@ from alchemiscale_like.models.task import (
     USER_TRANSITIONS,
     TaskStatus,
     new_task_key,
-    parse_status,
 )
 from alchemiscale_like.storage.statestore.base import TaskStore
 from alchemiscale_like.storage.statestore.neo4j.claim_order import SYNC_CLAIM_ORDER
@@ -31,6 +30,8 @@ from alchemiscale_like.storage.statestore.rules import (
     DEFAULT_ACTION_WEIGHT,
     DEFAULT_PRIORITY,
     check_priority,
+    check_user_status,
+    check_user_transitions,
     check_weight,
 )
 
@@ -380,12 +381,7 @@ class Neo4jTasks(TaskStore):
         return {ScopedKey.from_str(sk): status for sk, status in found.items()}
 
     def set_task_status(self, tasks: Sequence[ScopedKey], status: TaskStatus) -> list[ScopedKey]:
-        status = parse_status(status)
-        if status not in USER_TRANSITIONS:
-            raise InvalidTransition(
-                f"tasks cannot be set to {status} by a user "
-                "(running: by claiming; complete/error: by the claiming compute service)"
-            )
+        status = check_user_status(status)
         wanted = sorted({str(t) for t in tasks})
 
         def work(tx: ManagedTransaction) -> list[str]:
@@ -393,10 +389,7 @@ class Neo4jTasks(TaskStore):
             missing = set(wanted) - current.keys()
             if missing:
                 raise NotFound(f"unknown tasks: {sorted(missing)}")
-            illegal = {sk: s for sk, s in current.items() if s not in USER_TRANSITIONS[status]}
-            if illegal:
-                detail = ", ".join(f"{sk} ({s})" for sk, s in sorted(illegal.items()))
-                raise InvalidTransition(f"cannot set to {status}: {detail}")
+            check_user_transitions(current, status)
             changed = list(wanted)
             if status in CASCADING:
                 for record in tx.run(EXTENDING_TASKS, tasks=wanted):
