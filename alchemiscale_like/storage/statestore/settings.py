@@ -19,7 +19,8 @@ class StateStoreSettings(BaseSettings):
     ``ALCHEMISCALE_LIKE_STATESTORE_SQLITE_PATH`` (the SQLite database file),
     ``NEO4J_URL``, ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DBNAME`` (each
     also accepted with the ``ALCHEMISCALE_LIKE_STATESTORE_`` prefix),
-    ``ALCHEMISCALE_LIKE_STATESTORE_SLOW_CLAIM_SECONDS``.
+    ``ALCHEMISCALE_LIKE_STATESTORE_SLOW_CLAIM_SECONDS``,
+    ``ALCHEMISCALE_LIKE_STATESTORE_NEO4J_RETRY_SECONDS``.
     """
 
     model_config = SettingsConfigDict(
@@ -52,6 +53,8 @@ class StateStoreSettings(BaseSettings):
         validation_alias=AliasChoices("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_DBNAME", "NEO4J_DBNAME"),
     )
     """Neo4j database name ('neo4j' on Community edition)."""
+    neo4j_retry_seconds: float = Field(default=30.0, gt=0.0, allow_inf_nan=False)
+    """Seconds a call retries an unreachable Neo4j before the API answers 503 (bridges shorter)."""
     slow_claim_seconds: float = Field(default=1.0, ge=0.0, allow_inf_nan=False)
     """Claims taking this long or longer are logged at WARNING (event=slow_claim)."""
 
@@ -73,4 +76,5 @@ def build_statestore(settings: StateStoreSettings | None = None) -> StateStore:
         settings.neo4j_password,
         settings.neo4j_database,
         slow_claim_seconds=settings.slow_claim_seconds,
+        retry_seconds=settings.neo4j_retry_seconds,
     )

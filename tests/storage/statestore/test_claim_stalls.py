@@ -245,3 +245,19 @@ def test_retries_count_the_drivers_second_call(neo4j_statestore):
     assert neo4j_statestore._db.write(attempts.counted(work)) == 1
     assert calls == 2
     assert (attempts.transactions, attempts.retries) == (1, 1)
+
+
+def test_the_neo4j_retry_bound_is_a_setting(neo4j_server, monkeypatch: pytest.MonkeyPatch):
+    assert StateStoreSettings().neo4j_retry_seconds == 30.0
+    monkeypatch.setenv("NEO4J_URL", neo4j_server.url)
+    monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_RETRY_SECONDS", "2.5")
+    store = build_statestore()
+    try:
+        assert isinstance(store, Neo4jStateStore)
+        assert store.retry_seconds == 2.5
+    finally:
+        store.close()
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_NEO4J_RETRY_SECONDS", bad)
+        with pytest.raises(pydantic.ValidationError):
+            StateStoreSettings()

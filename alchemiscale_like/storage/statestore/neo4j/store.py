@@ -68,6 +68,12 @@ class Neo4jStateStore(
     ) -> None:
         self._slow_claim_seconds = check_slow_claim_seconds(slow_claim_seconds)
         self._db = Neo4jConnection(url, user, password, database, retry_seconds=retry_seconds)
+        self._retry_seconds = retry_seconds
+
+    @property
+    def retry_seconds(self) -> float:
+        """How long one call waits for a connection and retries before ``StoreUnavailable``."""
+        return self._retry_seconds
 
     def initialize(self) -> None:
         """Create the constraints and indexes and wait until every index is online.
