@@ -9,10 +9,9 @@ reach the stores instead of stopping at key parsing). Generation is derandomized
 bounded (:data:`MAX_EXAMPLES` per way and operation, no shrinking, no example
 database), so the run is the same every time and ends by itself.
 
-Stateful testing (schemathesis's state machine) needs OpenAPI links between operations;
-the apps declare none (their responses are plain key strings), so the sequences a
-client makes are covered by the scenario tests instead (test_end_to_end.py,
-test_scope_isolation_controls.py).
+Sequences of calls, each fed by earlier answers, are fuzzed by schemathesis's state
+machine in test_schemathesis_stateful.py; the sequences a real client makes are the
+scenario tests (test_end_to_end.py, test_scope_isolation_controls.py).
 """
 
 from __future__ import annotations
