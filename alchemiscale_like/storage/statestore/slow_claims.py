@@ -8,7 +8,9 @@ stalls every compute node at once: claims taking a backend's
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.scope import Scope
@@ -48,3 +50,45 @@ def log_slow_claim(
         transactions,
         error,
     )
+
+
+@contextmanager
+def timed_claim(
+    log: logging.Logger,
+    threshold: float,
+    *,
+    identifier: str,
+    count: int,
+    scopes: Sequence[Scope],
+    protocols: Sequence[str] | None,
+    attempts: Callable[[], tuple[int, int]] = lambda: (0, 1),
+) -> Iterator[list[str]]:
+    """Time the claim in the block; log it with :func:`log_slow_claim` if it was slow.
+
+    The block puts the claimed keys into the yielded list. ``attempts`` tells, once the
+    block has ended (or raised), the claim's ``(retries, transactions)``.
+    """
+    claimed: list[str] = []
+    started = time.monotonic()
+    error = "none"
+    try:
+        yield claimed
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        duration = time.monotonic() - started
+        if duration >= threshold:
+            retries, transactions = attempts()
+            log_slow_claim(
+                log,
+                duration=duration,
+                identifier=identifier,
+                count=count,
+                claimed=len(claimed),
+                scopes=scopes,
+                protocols=protocols,
+                retries=retries,
+                transactions=transactions,
+                error=error,
+            )

@@ -130,12 +130,14 @@ def test_initialize_returns_with_every_index_online(statestore, neo4j_driver: ne
     assert set(states.values()) == {"ONLINE"}, states
 
 
-def slow_claim_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, str]]:
-    """The ``event=slow_claim`` records as key=value dicts (each a single line)."""
+def slow_claim_events(
+    caplog: pytest.LogCaptureFixture, logger: str = CLAIMS_LOGGER
+) -> list[dict[str, str]]:
+    """The ``event=slow_claim`` records of ``logger`` as key=value dicts (each one line)."""
     events = []
     for record in caplog.records:
         message = record.getMessage()
-        if record.name == CLAIMS_LOGGER and message.startswith("event=slow_claim "):
+        if record.name == logger and message.startswith("event=slow_claim "):
             assert record.levelno == logging.WARNING
             assert re.fullmatch(rf"{FIELD}( {FIELD})*", message), message
             events.append(dict(field.split("=", 1) for field in message.split(" ")))

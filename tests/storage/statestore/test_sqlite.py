@@ -8,6 +8,7 @@ several *processes* claim from one hub at once.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sqlite3
 import stat
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from alchemiscale_like.errors import StoreUnavailable
+from alchemiscale_like.errors import NotFound, StoreUnavailable
 from alchemiscale_like.models import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.settings import StateStoreSettings, build_statestore
 from alchemiscale_like.storage.statestore.sqlite import SQLiteStateStore
-from tests.storage.statestore.conftest import World, build_network, submit
+from tests.storage.statestore.conftest import SCOPE, World, build_network, submit
+from tests.storage.statestore.test_claim_stalls import slow_claim_events
 
 CLAIMER_PROCESSES = 4
 HUB_TASKS = 600
@@ -127,3 +129,30 @@ def test_settings_pick_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("ALCHEMISCALE_LIKE_STATESTORE_BACKEND", "mysql")
     with pytest.raises(ValueError, match="neo4j"):
         StateStoreSettings()
+
+
+def test_slow_and_failed_claims_are_logged_as_on_neo4j(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStateStore(tmp_path / "state.sqlite3", slow_claim_seconds=0)
+    store.initialize()
+    world = World(store, n_tasks=3)
+    logger = "alchemiscale_like.storage.statestore.sqlite.claims"
+    caplog.set_level(logging.WARNING, logger=logger)
+    assert len(store.claim_tasks(world.service, 2, scopes=[SCOPE])) == 2
+    with pytest.raises(NotFound):
+        store.claim_tasks("nobody", 3)
+    claimed, failed = slow_claim_events(caplog, logger)
+    assert float(claimed.pop("duration")) >= 0
+    assert claimed == {
+        "event": "slow_claim",
+        "identifier": world.service,
+        "count": "2",
+        "claimed": "2",
+        "scopes": str(SCOPE),
+        "protocols": "any",
+        "retries": "0",
+        "transactions": "1",
+        "error": "none",
+    }
+    assert (failed["error"], failed["claimed"], failed["count"]) == ("NotFound", "0", "3")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,7 +21,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
 )
 from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
-from alchemiscale_like.storage.statestore.slow_claims import log_slow_claim
+from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 
 log = logging.getLogger(__name__)
 
@@ -272,29 +271,16 @@ class Neo4jClaims(ClaimStore):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"claim count must be a positive integer, got {count!r}")
         attempts = _Attempts()
-        started = time.monotonic()
-        claimed: list[str] = []
-        error = "none"
-        try:
-            claimed = self._claim(identifier, count, scopes, protocols, attempts)
-        except BaseException as exc:
-            error = type(exc).__name__
-            raise
-        finally:
-            duration = time.monotonic() - started
-            if duration >= self._slow_claim_seconds:
-                log_slow_claim(
-                    log,
-                    duration=duration,
-                    identifier=identifier,
-                    count=count,
-                    claimed=len(claimed),
-                    scopes=scopes,
-                    protocols=protocols,
-                    retries=attempts.retries,
-                    transactions=attempts.transactions,
-                    error=error,
-                )
+        with timed_claim(
+            log,
+            self._slow_claim_seconds,
+            identifier=identifier,
+            count=count,
+            scopes=scopes,
+            protocols=protocols,
+            attempts=lambda: (attempts.retries, attempts.transactions),
+        ) as claimed:
+            claimed.extend(self._claim(identifier, count, scopes, protocols, attempts))
         return [ScopedKey.from_str(sk) for sk in claimed]
 
     def _claim(

@@ -12,14 +12,13 @@ import json
 import logging
 import random
 import sqlite3
-import time
 from collections.abc import Sequence
 
 from alchemiscale_like.errors import NotFound, ValidationError
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import ClaimStore
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
-from alchemiscale_like.storage.statestore.slow_claims import log_slow_claim
+from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 from alchemiscale_like.storage.statestore.sqlite.connection import (
     SQLiteConnection,
     from_text,
@@ -190,29 +189,15 @@ class SQLiteClaims(ClaimStore):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"claim count must be a positive integer, got {count!r}")
         listed = json.dumps(sorted(protocols)) if protocols is not None else None
-        started = time.monotonic()
-        claimed: list[str] = []
-        error = "none"
-        try:
-            claimed = self._db.write(self._claim, identifier, count, scopes, listed)
-        except BaseException as exc:
-            error = type(exc).__name__
-            raise
-        finally:
-            duration = time.monotonic() - started
-            if duration >= self._slow_claim_seconds:
-                log_slow_claim(
-                    log,
-                    duration=duration,
-                    identifier=identifier,
-                    count=count,
-                    claimed=len(claimed),
-                    scopes=scopes,
-                    protocols=protocols,
-                    retries=0,
-                    transactions=1,
-                    error=error,
-                )
+        with timed_claim(
+            log,
+            self._slow_claim_seconds,
+            identifier=identifier,
+            count=count,
+            scopes=scopes,
+            protocols=protocols,
+        ) as claimed:
+            claimed.extend(self._db.write(self._claim, identifier, count, scopes, listed))
         return [ScopedKey.from_str(sk) for sk in claimed]
 
     @staticmethod
