@@ -259,17 +259,25 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def merged(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Earlier runs as one: their benchmarks in order (a later run of the same one
-    wins), and each run's machine with the benchmarks it ran under ``runs``."""
+    wins), and under ``runs`` each run's machine with the benchmarks whose figures
+    it gave (a run all of whose benchmarks a later one ran again is left out)."""
     if len(runs) == 1:
         return runs[0]
     benchmarks: dict[str, Any] = {}
-    for run in runs:
+    given_by: dict[str, int] = {}
+    for index, run in enumerate(runs):
         benchmarks |= run["benchmarks"]
+        given_by |= dict.fromkeys(run["benchmarks"], index)
+    kept = [
+        (run, [name for name in run["benchmarks"] if given_by[name] == index])
+        for index, run in enumerate(runs)
+    ]
     return {
         "machine": runs[0]["machine"],
         "runs": [
-            {"machine": r["machine"], "quick": r.get("quick"), "benchmarks": list(r["benchmarks"])}
-            for r in runs
+            {"machine": run["machine"], "quick": run.get("quick"), "benchmarks": names}
+            for run, names in kept
+            if names
         ],
         "quick": any(r.get("quick") for r in runs),
         "benchmarks": benchmarks,

@@ -310,3 +310,31 @@ def test_quick_run_of_the_sqlite_state_store_benchmark(tmp_path: Path) -> None:
     assert table.count("\n") == 2 + len(written["rows"])
     missed = any(row["met"] is False for row in written["rows"])
     assert result.returncode == (1 if missed else 0)
+
+
+def test_from_json_names_under_each_run_only_the_figures_it_gave(tmp_path: Path) -> None:
+    first = {
+        "machine": MACHINE,
+        "quick": False,
+        "benchmarks": {
+            "api": {"returncode": 1, "error": None, "report": API_REPORT},
+            "compute": {"returncode": 0, "error": None, "report": COMPUTE_REPORT},
+        },
+    }
+    again = {
+        "machine": MACHINE | {"started_utc": "2026-12-01T23:00:00+00:00"},
+        "quick": False,
+        "benchmarks": {"api": {"returncode": 0, "error": None, "report": API_REPORT}},
+    }
+    paths = []
+    for name, run in (("first", first), ("again", again), ("third", again)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(run))
+        paths.append(str(tmp_path / f"{name}.json"))
+    out = tmp_path / "out"
+    main(["--from-json", *paths, "--out", str(out)])
+    written = json.loads((out / "bench-results.json").read_text())
+    # The second run's api was run again by the third: only the third is named for it.
+    assert [run["benchmarks"] for run in written["runs"]] == [["compute"], ["api"]]
+    caption = (out / "bench-results.md").read_text().split("\n\n")[0].splitlines()
+    assert caption[0].startswith("- compute: full sizes, 2026-12-01T21:00:00+00:00")
+    assert caption[1].startswith("- api: full sizes, 2026-12-01T23:00:00+00:00")
