@@ -16,7 +16,7 @@ import pytest
 from neo4j.exceptions import ConstraintError
 
 from devtools.servers import neo4j as neo4j_devserver
-from devtools.servers.common import REPO_ROOT, free_port
+from devtools.servers.common import LEAN_JIT_FLAGS, REPO_ROOT, free_port
 from tests.fixtures.neo4j_server import Neo4jTestServer
 
 
@@ -102,9 +102,18 @@ def test_server_listens_on_loopback_only(neo4j_server: Neo4jTestServer) -> None:
             socket.create_connection((address, neo4j_server.process.port), timeout=2).close()
 
 
+def test_the_test_server_runs_with_the_lean_jit(neo4j_server: Neo4jTestServer) -> None:
+    if neo4j_server.process is None:
+        pytest.skip("external server: not ours to inspect")
+    command = psutil.Process(neo4j_server.process.proc.pid).cmdline()
+    assert set(LEAN_JIT_FLAGS) <= set(command), command
+
+
 def test_sigterm_shuts_the_server_down_cleanly(tmp_path: Path) -> None:
     neo4j_devserver.fetch()
-    server = neo4j_devserver.start(tmp_path / "neo4j", free_port(), exit_with_parent=True)
+    server = neo4j_devserver.start(
+        tmp_path / "neo4j", free_port(), exit_with_parent=True, lean_jit=True
+    )
     try:
         server.stop(timeout=30)
     finally:
@@ -122,7 +131,7 @@ _START_IN_CHILD = """
 import sys, time
 from pathlib import Path
 from devtools.servers import neo4j
-server = neo4j.start(Path(sys.argv[1]), int(sys.argv[2]), exit_with_parent=True)
+server = neo4j.start(Path(sys.argv[1]), int(sys.argv[2]), exit_with_parent=True, lean_jit=True)
 print(server.proc.pid, flush=True)
 time.sleep(600)
 """

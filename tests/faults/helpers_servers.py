@@ -82,7 +82,7 @@ class RestartableServer:
 def _start_neo4j(data_dir: Path, port: int) -> JavaServer:
     # A restart on a busy two-core machine has taken a minute: wait up to four.
     return neo4j_devserver.start(
-        data_dir, port, heap="512m", exit_with_parent=True, ready_timeout=240.0
+        data_dir, port, heap="512m", exit_with_parent=True, ready_timeout=240.0, lean_jit=True
     )
 
 

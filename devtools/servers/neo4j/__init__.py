@@ -21,7 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from devtools.servers.common import JavaServer, fetch_jars, jar_dir, start_java
+from devtools.servers.common import (
+    LEAN_JIT_FLAGS,
+    JavaServer,
+    fetch_jars,
+    jar_dir,
+    start_java,
+)
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -108,6 +114,7 @@ def start(
     heap: str = "1g",
     exit_with_parent: bool = False,
     ready_timeout: float = 120.0,
+    lean_jit: bool = False,
 ) -> JavaServer:
     """Start Neo4j with Bolt on ``127.0.0.1:port``, its files under ``data_dir``.
 
@@ -122,6 +129,9 @@ def start(
         exit_with_parent: Shut down when the calling process dies (tests set this so
             a killed test run leaves no server behind; ``devtools.services up`` must not).
         ready_timeout: Seconds to wait for the server to answer.
+        lean_jit: Compile with the JVM's C1 compiler only
+            (:data:`~devtools.servers.common.LEAN_JIT_FLAGS`): about half the CPU of a
+            test server; benchmarks keep the full JIT.
 
     Raises:
         RuntimeError: The server exited or did not answer in time (the log tail is
@@ -138,7 +148,12 @@ def start(
         args,
         port=port,
         data_dir=data_dir,
-        jvm_flags=[*_JVM_FLAGS, "-Xms256m", f"-Xmx{heap}"],
+        jvm_flags=[
+            *_JVM_FLAGS,
+            *(LEAN_JIT_FLAGS if lean_jit else ()),
+            "-Xms256m",
+            f"-Xmx{heap}",
+        ],
         ready_timeout=ready_timeout,
     )
     try:
