@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # uv installs the same requirements several times faster than pip (on a busy machine the
 # install was a minute of the run); pip does it if uv cannot be had or fails. Neither
-# compiles bytecode up front: it is compiled on import, only for the modules the suite uses.
+# compiles bytecode up front: it is compiled on import, only for the modules the suite uses,
+# and written once for every later process to reuse. An inherited PYTHONDONTWRITEBYTECODE
+# would make each of the suite's few hundred Python subprocesses (services, APIs, CLI
+# runs) compile its imports again: about 0.3 s of CPU each here.
+unset PYTHONDONTWRITEBYTECODE
 install_with_uv() {
     python -m pip install --quiet --disable-pip-version-check uv &&
         python -m uv pip install --quiet --native-tls \
