@@ -5,8 +5,9 @@ both APIs over real HTTP on it and on the worker's Neo4j, and one compute servic
 a real subprocess running a :class:`~alchemiscale_like.protocols.testing.FileProtocol`
 task: a producer unit writes two files large enough for multipart uploads, a
 consumer unit reads them back. As soon as the producer has finished, while its
-files are going up, S3Proxy is stopped (SIGTERM), kept down about ten seconds and
-started again on the same blob folder and port.
+files are going up, S3Proxy is stopped, kept down about ten seconds and started
+again on the same blob folder and port. It is stopped two ways: SIGTERM (a clean
+shutdown) and SIGKILL (a crash, which leaves its half-received parts behind).
 
 What must hold:
 
@@ -87,8 +88,9 @@ def expected_sha256(seed: int, index: int) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+@pytest.mark.parametrize("crash", [False, True], ids=["SIGTERM", "SIGKILL"])
 def test_uploads_ride_out_an_s3_outage(
-    neo4j_statestore: StateStore, neo4j_clean_driver: object, tmp_path: Path
+    crash: bool, neo4j_statestore: StateStore, neo4j_clean_driver: object, tmp_path: Path
 ) -> None:
     with own_s3proxy(tmp_path / "s3proxy") as s3proxy:
         objects = s3_settings(s3proxy, **S3_CLIENT)
@@ -130,7 +132,10 @@ def test_uploads_ride_out_an_s3_outage(
                     ],
                     "the producer unit to finish",
                 )
-                s3proxy.stop()
+                if crash:
+                    s3proxy.kill()
+                else:
+                    s3proxy.stop()
                 down_since = time.monotonic()
                 assert not service.events("unit_uploaded"), (
                     f"the outage came after the upload: {producer_done}"

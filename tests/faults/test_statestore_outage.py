@@ -3,8 +3,9 @@
 The test has a Neo4j of its own (stopping the worker's shared one would break the
 other tests), both APIs over real HTTP on it, and two compute services as real
 subprocesses working on HarmonicTI tasks. Once a unit result has been uploaded,
-Neo4j is stopped (SIGTERM), kept down about ten seconds and started again on the
-same data folder and port.
+Neo4j is stopped, kept down about ten seconds and started again on the same data
+folder and port. It is stopped two ways: SIGTERM (a clean shutdown, as for
+maintenance) and SIGKILL (a crash: the restart recovers from Neo4j's transaction log).
 
 What must hold:
 
@@ -100,7 +101,10 @@ def events_of(services: tuple[Service, ...], event: str) -> list[dict[str, objec
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_services_ride_out_a_neo4j_outage(s3_server: S3TestServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("crash", [False, True], ids=["SIGTERM", "SIGKILL"])
+def test_services_ride_out_a_neo4j_outage(
+    crash: bool, s3_server: S3TestServer, tmp_path: Path
+) -> None:
     with own_neo4j(tmp_path / "neo4j") as neo4j:
         store = neo4j_statestore(neo4j, retry_seconds=STORE_RETRY_SECONDS)
         objects = s3_server.settings(f"test-{uuid.uuid4().hex}")
@@ -126,7 +130,10 @@ def test_services_ride_out_a_neo4j_outage(s3_server: S3TestServer, tmp_path: Pat
             )
             with running(*services):
                 wait_until(lambda: any(ok_results(store, tasks).values()), "a unit result uploaded")
-                neo4j.stop()
+                if crash:
+                    neo4j.kill()
+                else:
+                    neo4j.stop()
                 down_since = time.monotonic()
                 before = ok_results_from_logs(services, tasks)
 
