@@ -59,6 +59,7 @@ def reference(network_file, tmp_path_factory) -> dict[str, tuple[float, float]]:
     return estimates(done.stdout)
 
 
+@pytest.mark.slow  # a reference run, a killed run and a rerun of the whole network
 @pytest.mark.parametrize("execution", ["inprocess", "processes"])
 def test_sigkill_then_rerun_resumes_without_redoing_units(
     network_file, reference, tmp_path, execution
