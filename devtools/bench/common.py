@@ -1,11 +1,13 @@
-"""Helpers shared by the benchmarks (and the memory-bound tests): progress, peak RSS."""
+"""Helpers shared by the benchmarks (and the memory-bound tests): progress, sizes, peak RSS."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import psutil
 
@@ -13,6 +15,16 @@ import psutil
 def log(message: str) -> None:
     """Progress on stderr (stdout is the JSON report)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def fill_size_defaults(
+    args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]
+) -> None:
+    """Give every size option left unset its default: ``quick``'s under ``--quick``, else
+    ``full``'s (the issue's sizes)."""
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 class PeakRSS:

@@ -27,6 +27,7 @@ from devtools.bench.api.measurement import Measurement
 from devtools.bench.api.networks import bench_submission
 from devtools.bench.api.report import build_report, log
 from devtools.bench.api.results import bench_unit_results, held_tasks
+from devtools.bench.common import fill_size_defaults
 
 PROG = "python -m devtools.bench.api"
 
@@ -77,10 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--file-rounds", type=int, help="rounds of file transfers (3)")
     add_deployment_options(parser)
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else FULL
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_size_defaults(args, FULL, QUICK)
     sizes = (args.transformations, args.unit_results, args.file_mib, args.api_workers)
     if args.tasks < 200 or min(sizes) < 1:
         parser.error("--tasks must be >= 200; other sizes >= 1")

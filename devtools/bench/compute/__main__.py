@@ -23,6 +23,7 @@ from devtools.bench import compute
 from devtools.bench.api.deployment import Deployment, add_deployment_options, deploy
 from devtools.bench.api.measurement import Measurement
 from devtools.bench.api.report import build_report, log
+from devtools.bench.common import fill_size_defaults
 from devtools.bench.compute.checkpointing import bench_checkpointing
 from devtools.bench.compute.fleet import run_inprocess
 from devtools.bench.compute.tasks import bench_network
@@ -83,10 +84,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-tasks", type=int, help="one-unit Tasks run first (200)")
     add_deployment_options(parser)
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else FULL
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_size_defaults(args, FULL, QUICK)
     counts = (
         args.units,
         args.repeats,

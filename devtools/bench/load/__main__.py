@@ -26,6 +26,7 @@ from devtools.bench import load as load_package
 from devtools.bench.api.deployment import add_deployment_options, deploy
 from devtools.bench.api.measurement import Measurement
 from devtools.bench.api.report import build_report, log
+from devtools.bench.common import fill_size_defaults
 from devtools.bench.load.run import run_load
 
 PROG = "python -m devtools.bench.load"
@@ -79,10 +80,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_deployment_options(parser)
     parser.set_defaults(time_limit=None)
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else FULL
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_size_defaults(args, FULL, QUICK)
     if args.baseline_tasks is None:
         args.baseline_tasks = args.tasks
     if args.time_limit is None:
