@@ -127,13 +127,21 @@ def check_priority(priority: object) -> int:
     return priority
 
 
-def check_claim_count(count: object) -> int:
-    """Return ``count`` if it is an integer in [1, MAX_CLAIM_COUNT], else ``ValidationError``."""
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CLAIM_COUNT:
-        raise ValidationError(
-            f"claim count must be an integer from 1 to {MAX_CLAIM_COUNT}, got {count!r}"
-        )
-    return count
+def check_claim_count(count: object, *, limit: int | None = MAX_CLAIM_COUNT) -> int:
+    """Return ``count`` if it is an integer in [1, ``limit``], else ``ValidationError``.
+
+    The API caps a claim at :data:`MAX_CLAIM_COUNT`; the stores take ``limit=None``
+    (any positive count).
+    """
+    if (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and count >= 1
+        and (limit is None or count <= limit)
+    ):
+        return count
+    wanted = "a positive integer" if limit is None else f"an integer from 1 to {limit}"
+    raise ValidationError(f"claim count must be {wanted}, got {count!r}")
 
 
 def taskhub_key(network: ScopedKey) -> str:

@@ -21,6 +21,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
 )
 from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
+from alchemiscale_like.storage.statestore.rules import check_claim_count
 from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 
 log = logging.getLogger(__name__)
@@ -268,8 +269,7 @@ class Neo4jClaims(ClaimStore):
         scopes: Sequence[Scope] = (Scope(),),
         protocols: Sequence[str] | None = None,
     ) -> list[ScopedKey]:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValidationError(f"claim count must be a positive integer, got {count!r}")
+        check_claim_count(count, limit=None)
         attempts = _Attempts()
         with timed_claim(
             log,

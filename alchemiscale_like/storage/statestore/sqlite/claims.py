@@ -18,6 +18,7 @@ from alchemiscale_like.errors import NotFound, ValidationError
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import ClaimStore
 from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
+from alchemiscale_like.storage.statestore.rules import check_claim_count
 from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 from alchemiscale_like.storage.statestore.sqlite.connection import (
     SQLiteConnection,
@@ -186,8 +187,7 @@ class SQLiteClaims(ClaimStore):
         scopes: Sequence[Scope] = (Scope(),),
         protocols: Sequence[str] | None = None,
     ) -> list[ScopedKey]:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValidationError(f"claim count must be a positive integer, got {count!r}")
+        check_claim_count(count, limit=None)
         listed = json.dumps(sorted(protocols)) if protocols is not None else None
         with timed_claim(
             log,
