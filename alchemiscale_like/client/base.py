@@ -138,10 +138,20 @@ class APIClient:
         """``GET path`` and the JSON it answers."""
         return json_of(self._request("GET", self._url(path), params=params))
 
-    def _post_json(self, path: str, body: Any, *, compress: bool = False) -> Any:
-        """``POST path`` with a JSON body (zstd-compressed if ``compress``); the JSON answer."""
+    def _post_json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        compress: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """``POST path`` with a JSON body (zstd-compressed if ``compress``) and optional
+        query ``params``; the JSON answer."""
         data, headers = json_body(body, compress)
-        return json_of(self._request("POST", self._url(path), body=data, headers=headers))
+        return json_of(
+            self._request("POST", self._url(path), params=params, body=data, headers=headers)
+        )
 
     def _put_json(self, path: str, body: Any, *, compress: bool = False) -> Any:
         """``PUT path`` with a JSON body (zstd-compressed if ``compress``); the JSON answer."""

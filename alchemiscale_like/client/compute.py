@@ -20,6 +20,7 @@ import requests
 from alchemiscale_like.client.base import APIClient
 from alchemiscale_like.client.transfer import Progress
 from alchemiscale_like.errors import NotFound
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnitResult
 from alchemiscale_like.models.resultfile import ResultFile
@@ -215,8 +216,15 @@ class ComputeClient(APIClient):
         return self._download_file(path, dest, expected_sha256=ref.sha256, progress=progress)
 
     def finish_task(
-        self, task: ScopedKey | str, result: ProtocolDAGResult
+        self,
+        task: ScopedKey | str,
+        result: ProtocolDAGResult,
+        estimate: ResultEstimate | None = None,
     ) -> tuple[ProtocolDAGResultRef, TaskStatus]:
-        """Record the final DAG result; returns its reference and the task's new status."""
-        answer = self._post_json(self._task(task, "/finish"), json.loads(result.to_json()))
+        """Record the final DAG result (with its scalar ``estimate``, if it has one);
+        returns its reference and the task's new status."""
+        params = estimate.model_dump(exclude_none=True) if estimate is not None else None
+        answer = self._post_json(
+            self._task(task, "/finish"), json.loads(result.to_json()), params=params
+        )
         return ProtocolDAGResultRef.model_validate(answer["ref"]), TaskStatus(answer["status"])

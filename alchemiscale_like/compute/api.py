@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnitResult
 from alchemiscale_like.models.resultfile import ResultFile
@@ -112,6 +113,9 @@ class ComputeAPI(Protocol):
         """Download one checkpoint file (verified)."""
 
     def finish_task(
-        self, task: ScopedKey | str, result: ProtocolDAGResult
+        self,
+        task: ScopedKey | str,
+        result: ProtocolDAGResult,
+        estimate: ResultEstimate | None = None,
     ) -> tuple[ProtocolDAGResultRef, TaskStatus]:
-        """Record the final DAG result."""
+        """Record the final DAG result and its scalar estimate (if it has one)."""

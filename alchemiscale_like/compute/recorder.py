@@ -15,7 +15,8 @@ from pathlib import Path
 
 from alchemiscale_like.compute.api import ComputeAPI
 from alchemiscale_like.compute.checkpoints import CheckpointSync
-from alchemiscale_like.errors import NotFound
+from alchemiscale_like.errors import NotFound, log_token
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnitResult
 from alchemiscale_like.models.resultfile import ResultFile
@@ -47,6 +48,7 @@ class APIRecorder:
         self.extended: ScopedKey | None = None
         self.final_status: str | None = None
         self.checkpoints: CheckpointSync | None = None
+        self.transformation: Transformation | None = None
 
     @property
     def _first_claim(self) -> bool:
@@ -54,6 +56,7 @@ class APIRecorder:
 
     def load_or_create_dag(self, transformation: Transformation, seed: int | None) -> ProtocolDAG:
         """The Task's DAG; created and offered when it has none (the stored one wins)."""
+        self.transformation = transformation
         extends = None
         if self.task_record is None or self.task_record.extends is not None:
             extends = self.api.get_task_extends(self.task)
@@ -122,8 +125,20 @@ class APIRecorder:
         if not self._first_claim:
             self.checkpoints.restore(unit_keys)
 
+    def _estimate(self, dag_result: ProtocolDAGResult) -> ResultEstimate | None:
+        """The result's scalar summary, from the protocol's own gather (here, where its
+        code is). A gather that fails costs the chart a point, never the result."""
+        if not dag_result.ok() or self.transformation is None:
+            return None
+        try:
+            return self.transformation.gather([dag_result]).to_estimate()
+        except Exception as exc:
+            log.warning("event=estimate_failed task=%s error=%s", self.task, log_token(exc))
+            return None
+
     def finish(self, dag_result: ProtocolDAGResult) -> None:
-        """Record the final result; the server decides complete, error or restart."""
-        _, status = self.api.finish_task(self.task, dag_result)
+        """Record the final result with its scalar estimate; the server decides complete,
+        error or restart."""
+        _, status = self.api.finish_task(self.task, dag_result, self._estimate(dag_result))
         self.final_status = status.value
         log.info("event=task_finished task=%s ok=%s status=%s", self.task, dag_result.ok(), status)

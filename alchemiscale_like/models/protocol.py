@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from alchemiscale_like.models.components import ChemicalSystem
+from alchemiscale_like.models.estimate import ResultEstimate, estimate_from_data
 from alchemiscale_like.models.protocoldag import ProtocolDAG, ProtocolDAGResult
 from alchemiscale_like.models.protocolunit import ProtocolUnit
 from alchemiscale_like.models.tokenization import Tokenizable, registered_classes
@@ -33,6 +34,18 @@ class ProtocolResult(Tokenizable):
     def get_uncertainty(self) -> Any:
         """The uncertainty of :meth:`get_estimate` (protocol-specific)."""
         return self.data.get("uncertainty")
+
+    def get_units(self) -> Any:
+        """The units of :meth:`get_estimate` (protocol-specific; None if not stated)."""
+        return self.data.get("units")
+
+    def to_estimate(self) -> ResultEstimate | None:
+        """The scalar summary the server stores and charts, or None if there is none.
+
+        Read from ``data["estimate"]``, ``data["uncertainty"]`` and ``data["units"]``;
+        a protocol whose estimate is not a finite number has no summary.
+        """
+        return estimate_from_data(self.data)
 
 
 class Protocol(Tokenizable):

@@ -7,12 +7,13 @@ reports what the chain holds.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from alchemiscale_like.errors import KeyMismatch, ValidationError
-from alchemiscale_like.models.codecs import KEY_TAG
+from alchemiscale_like.models.codecs import CODEC_TAG, KEY_TAG, from_jsonable
 from alchemiscale_like.models.limits import check_chain_length, check_depth
 from alchemiscale_like.models.tokenization import key_from_keyed_dict
 
@@ -173,6 +174,21 @@ class UnitResultSummary:
     attempt: int
     files: tuple[dict[str, Any], ...]
     traceback: str | None
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+
+
+def _time(entry: VerifiedEntry, field: str) -> dt.datetime | None:
+    """A datetime field of a unit result (absent: None), read from its codec form."""
+    value = entry.keyed_dict.get(field)
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and value.get(CODEC_TAG) == "datetime"):
+        raise ValidationError(f"{entry.key}: {field} must be a datetime")
+    moment = from_jsonable(value)
+    if not isinstance(moment, dt.datetime):
+        raise ValidationError(f"{entry.key}: {field} must be a datetime")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _unit_result(entry: VerifiedEntry) -> UnitResultSummary:
@@ -189,7 +205,14 @@ def _unit_result(entry: VerifiedEntry) -> UnitResultSummary:
     if not ok and not isinstance(traceback, str):
         raise ValidationError(f"{entry.key}: a ProtocolUnitFailure needs a traceback string")
     return UnitResultSummary(
-        entry.key, ok, unit_key, attempt, tuple(files), None if ok else traceback
+        entry.key,
+        ok,
+        unit_key,
+        attempt,
+        tuple(files),
+        None if ok else traceback,
+        started=_time(entry, "start_time"),
+        finished=_time(entry, "end_time"),
     )
 
 

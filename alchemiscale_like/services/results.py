@@ -13,6 +13,7 @@ import datetime as dt
 from typing import IO, Any
 
 from alchemiscale_like.errors import ClaimLost, Conflict, NotFound, ValidationError
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.layout import STORE_LAYOUT
 from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import ScopedKey
@@ -147,6 +148,9 @@ def _record_unit_result(
         ok=summary.ok,
         relpath=relpath,
         files=tuple(sorted(files, key=lambda f: f.name)),
+        service=service_id,
+        started=summary.started,
+        finished=summary.finished,
     )
     try:
         stores.statestore.add_unit_result(task, service_id, ref, claim=claim)
@@ -201,7 +205,11 @@ def store_checkpoint(
 
 
 def finish_task(
-    stores: Stores, task: ScopedKey, service_id: str, chain: Any
+    stores: Stores,
+    task: ScopedKey,
+    service_id: str,
+    chain: Any,
+    estimate: ResultEstimate | None = None,
 ) -> tuple[ProtocolDAGResultRef, TaskStatus]:
     """Store the final ProtocolDAGResult and end the claim: complete, or error/restart.
 
@@ -209,6 +217,8 @@ def finish_task(
     that is already recorded, so a Task is never complete before all it
     produced is durable. Sending the same result again after it was recorded
     (a retry whose first answer was lost) returns the recorded outcome.
+    ``estimate`` (computed by the service, which has the protocol's code) is kept
+    beside a successful result; a failed result keeps none.
 
     Raises:
         ClaimLost: the caller does not hold the Task (nothing is written).
@@ -240,6 +250,7 @@ def finish_task(
         relpath=relpath,
         created=dt.datetime.now(dt.UTC),
         task=task,
+        estimate=estimate if summary.ok else None,
     )
     status = stores.statestore.finish_task(task, service_id, ref, summary.tracebacks)
     stores.forget_claim(task, service_id)  # finishing ends the claim

@@ -11,15 +11,18 @@ import functools
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+import pydantic
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from alchemiscale_like.errors import Forbidden, NotFound
+from alchemiscale_like.errors import Forbidden, NotFound, ValidationError
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.layout import STORE_LAYOUT
 from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import TaskStatus
+from alchemiscale_like.models.tokenization import wrap_validation_error
 from alchemiscale_like.server.auth import Caller, State
 from alchemiscale_like.server.routes.common import (
     CHAIN_BODY,
@@ -312,12 +315,41 @@ def get_checkpoint(
     return stream(chunks, info.sha256, info.size)
 
 
+def _estimate(
+    estimate: float | None, uncertainty: float | None, units: str | None
+) -> ResultEstimate | None:
+    if estimate is None:
+        if uncertainty is not None or units is not None:
+            raise ValidationError("uncertainty and units need an estimate")
+        return None
+    try:
+        return ResultEstimate(estimate=estimate, uncertainty=uncertainty, units=units)
+    except pydantic.ValidationError as exc:
+        raise wrap_validation_error(ResultEstimate, exc) from exc
+
+
 @router.post("/tasks/{task}/finish", response_model=FinishAnswer, openapi_extra=CHAIN_BODY)
 async def finish(
-    service_id: Service, task: str, request: Request, state: State, caller: Caller
+    service_id: Service,
+    task: str,
+    request: Request,
+    state: State,
+    caller: Caller,
+    estimate: Annotated[float | None, Query(description="the result's scalar estimate")] = None,
+    uncertainty: Annotated[
+        float | None, Query(ge=0, description="its standard error (needs estimate)")
+    ] = None,
+    units: Annotated[
+        str | None, Query(max_length=32, description="its units (needs estimate)")
+    ] = None,
 ) -> FinishAnswer:
-    """Record the final ProtocolDAGResult; the task becomes complete or error (or restarts)."""
+    """Record the final ProtocolDAGResult; the task becomes complete or error (or restarts).
+
+    The service may send the result's scalar summary (computed where the protocol code
+    is) as query parameters; the server keeps it beside a successful result.
+    """
     sk = _task(caller, task)
+    summary = _estimate(estimate, uncertainty, units)
     chain = await chain_body(request, state)
-    ref, status = await in_thread(results.finish_task, state.stores, sk, service_id, chain)
+    ref, status = await in_thread(results.finish_task, state.stores, sk, service_id, chain, summary)
     return FinishAnswer(ref=ref, status=status)

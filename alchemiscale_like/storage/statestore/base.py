@@ -23,6 +23,7 @@ from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.records import (
     ClaimedTask,
     ComputeServiceRecord,
+    EstimateRecord,
     IdentityRecord,
     NetworkRecord,
     NetworkState,
@@ -33,6 +34,8 @@ from alchemiscale_like.storage.statestore.records import (
     ResultFileRef,
     TaskProgress,
     TaskRecord,
+    TaskSummary,
+    TransformationSummary,
 )
 
 
@@ -223,6 +226,10 @@ class ClaimStore(ABC):
         """One registration with the tasks it holds."""
 
     @abstractmethod
+    def list_computeservices(self) -> list[ComputeServiceRecord]:
+        """Every registered compute service (with the Tasks it holds), by identifier."""
+
+    @abstractmethod
     def expire_computeservices(self, older_than: dt.datetime) -> list[str]:
         """Deregister services whose last heartbeat is before ``older_than``."""
 
@@ -384,6 +391,23 @@ class IdentityStore(ABC):
         """Change fields of an identity; returns the updated record."""
 
 
+class OverviewStore(ABC):
+    """Read-only aggregates for dashboards: one query each, whatever the network's size."""
+
+    @abstractmethod
+    def get_network_summaries(self, network: ScopedKey) -> list[TransformationSummary]:
+        """Every transformation of a network with its Task counts and unit progress,
+        ordered by name, then scoped key."""
+
+    @abstractmethod
+    def get_transformation_task_summaries(self, transformation: ScopedKey) -> list[TaskSummary]:
+        """Every Task of a transformation with its progress and claimant, newest first."""
+
+    @abstractmethod
+    def get_network_estimates(self, network: ScopedKey) -> list[EstimateRecord]:
+        """The stored estimates of the successful DAG results of a network's transformations."""
+
+
 class StateStore(
     SchemaStore,
     NetworkStore,
@@ -392,5 +416,6 @@ class StateStore(
     ResultStore,
     RestartPatternStore,
     IdentityStore,
+    OverviewStore,
 ):
     """The whole state-store interface (see the module docstring)."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alchemiscale_like.errors import ValidationError
 from alchemiscale_like.models.codecs import KEY_TAG
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.resultfile import ResultFile
 from alchemiscale_like.models.scope import ScopedKeyField
 from alchemiscale_like.models.task import TaskStatus
@@ -167,13 +168,16 @@ class ClaimedTask(_Record):
 
 
 class ProtocolUnitResultRef(_Record):
-    """One stored unit attempt."""
+    """One stored unit attempt: which service recorded it, and when the unit ran."""
 
     unit_key: str
     attempt: int
     ok: bool
     relpath: str
     files: tuple[ResultFile, ...] = ()
+    service: str | None = None
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
 
 
 class ProtocolDAGResultRef(_Record):
@@ -184,6 +188,7 @@ class ProtocolDAGResultRef(_Record):
     relpath: str
     created: dt.datetime
     task: ScopedKeyField | None = None
+    estimate: ResultEstimate | None = None
 
 
 class TaskProgress(_Record):
@@ -194,13 +199,61 @@ class TaskProgress(_Record):
 
 
 class ComputeServiceRecord(_Record):
-    """A registered compute service."""
+    """A registered compute service.
+
+    ``claims_total`` counts the Tasks it claimed since it registered;
+    ``claims_last_minute`` estimates how many it claimed in the last 60 s (see
+    :func:`~alchemiscale_like.storage.statestore.rules.claims_last_minute`).
+    """
 
     identifier: str
     registered: dt.datetime
     heartbeat: dt.datetime
     protocols: tuple[str, ...] | None
     claimed: tuple[ScopedKeyField, ...] = ()
+    claims_total: int = 0
+    claims_last_minute: float = 0.0
+
+
+class ClaimCounter(_Record):
+    """A service's claim counts by minute (``minute``: minutes since the epoch, UTC)."""
+
+    total: int = 0
+    minute: int = 0
+    this_minute: int = 0
+    last_minute: int = 0
+
+
+class TransformationSummary(_Record):
+    """One transformation of a network at a glance: Task counts by status and unit progress.
+
+    ``units_done`` / ``units_total`` sum the successful units and all units over the
+    transformation's Tasks that have a DAG.
+    """
+
+    scoped_key: ScopedKeyField
+    name: str
+    protocol: str
+    status: dict[str, int]
+    units_done: int
+    units_total: int
+
+
+class TaskSummary(_Record):
+    """One Task at a glance: its record, unit progress and current claimant."""
+
+    record: TaskRecord
+    done: int
+    total: int
+    claimant: str | None
+
+
+class EstimateRecord(_Record):
+    """The stored estimate of one successful DAG result."""
+
+    transformation: ScopedKeyField
+    task: ScopedKeyField
+    estimate: ResultEstimate
 
 
 class IdentityRecord(_Record):

@@ -6,6 +6,7 @@ refuse the same inputs with the same errors and decide restarts the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from alchemiscale_like.models.patterns import check_identifier
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import USER_TRANSITIONS, TaskStatus, parse_status
 from alchemiscale_like.security.identity import IdentityKind
-from alchemiscale_like.storage.statestore.records import NetworkState
+from alchemiscale_like.storage.statestore.records import ClaimCounter, NetworkState
 
 __all__ = [
     "DEFAULT_ACTION_WEIGHT",
@@ -32,7 +33,10 @@ __all__ = [
     "check_user_status",
     "check_user_transitions",
     "check_weight",
+    "claims_last_minute",
+    "count_claims",
     "decide_restart",
+    "epoch_minute",
     "parse_identity_kind",
     "parse_network_state",
     "taskhub_key",
@@ -216,3 +220,42 @@ def decide_restart(
     exhausted = tuple(sorted({c.network for c in matched if c.used + 1 > c.max_retries}))
     status = TaskStatus.ERROR if exhausted else TaskStatus.WAITING
     return RestartDecision(status, used, exhausted)
+
+
+def epoch_minute(moment: dt.datetime) -> int:
+    """Whole minutes since the Unix epoch (the buckets claim counts are kept in)."""
+    return int(moment.timestamp() // 60)
+
+
+def count_claims(counter: ClaimCounter, claimed: int, moment: dt.datetime) -> ClaimCounter:
+    """``counter`` after ``claimed`` more claims at ``moment``.
+
+    Two one-minute buckets are kept: this minute's count and the previous minute's.
+    The Neo4j backend applies the same rule inside its claim query (one round trip);
+    the conformance suite checks both against :func:`claims_last_minute`.
+    """
+    minute = epoch_minute(moment)
+    if counter.minute == minute:
+        last, this = counter.last_minute, counter.this_minute
+    elif counter.minute == minute - 1:
+        last, this = counter.this_minute, 0
+    else:
+        last, this = 0, 0
+    return ClaimCounter(
+        total=counter.total + claimed, minute=minute, this_minute=this + claimed, last_minute=last
+    )
+
+
+def claims_last_minute(counter: ClaimCounter, moment: dt.datetime) -> float:
+    """Estimated claims in the 60 s before ``moment`` (a sliding-window counter).
+
+    The current minute's count, plus the previous minute's weighted by the part of
+    it that still lies within the last 60 s.
+    """
+    minute = epoch_minute(moment)
+    elapsed = moment.timestamp() / 60 - minute  # fraction of the current minute gone by
+    if counter.minute == minute:
+        return counter.this_minute + counter.last_minute * (1.0 - elapsed)
+    if counter.minute == minute - 1:
+        return counter.this_minute * (1.0 - elapsed)
+    return 0.0

@@ -156,3 +156,35 @@ def test_slow_and_failed_claims_are_logged_as_on_neo4j(
         "error": "none",
     }
     assert (failed["error"], failed["claimed"], failed["count"]) == ("NotFound", "0", "3")
+
+
+def test_initialize_upgrades_a_database_made_before_the_added_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = {
+        "compute_services": "identifier TEXT PRIMARY KEY, registered TEXT NOT NULL, "
+        "heartbeat TEXT NOT NULL, protocols TEXT",
+        "unit_results": "task TEXT NOT NULL, unit_key TEXT NOT NULL, attempt INTEGER NOT NULL, "
+        "ok INTEGER NOT NULL, relpath TEXT NOT NULL, PRIMARY KEY (task, unit_key, attempt)",
+        "dag_results": "task TEXT NOT NULL, key TEXT NOT NULL, ok INTEGER NOT NULL, "
+        "relpath TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (task, key)",
+    }
+    with sqlite3.connect(path) as conn:
+        for table, columns in old.items():
+            conn.execute(f"CREATE TABLE {table} ({columns})")
+        conn.execute(
+            "INSERT INTO compute_services VALUES ('svc-old', '2026-01-01T00:00:00+00:00', "
+            "'2026-01-01T00:00:00+00:00', NULL)"
+        )
+    conn.close()
+    store = SQLiteStateStore(path)
+    store.initialize()
+    store.initialize()  # idempotent: nothing is added twice
+    try:
+        store.check()
+        (service,) = store.list_computeservices()
+        assert (service.identifier, service.claims_total) == ("svc-old", 0)
+        world = World(store, n_tasks=1)
+        assert store.claim_tasks(world.service, 1)
+        assert store.get_computeservice(world.service).claims_total == 1
+    finally:
+        store.close()

@@ -20,8 +20,12 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
     to_native,
 )
 from alchemiscale_like.storage.statestore.neo4j.plans import fixed_plan
-from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
-from alchemiscale_like.storage.statestore.rules import check_claim_count
+from alchemiscale_like.storage.statestore.records import ClaimCounter, ComputeServiceRecord
+from alchemiscale_like.storage.statestore.rules import (
+    check_claim_count,
+    claims_last_minute,
+    epoch_minute,
+)
 from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,13 @@ OPTIONAL MATCH (c)-[:CLAIMS]->(t:Task)
 RETURN c {.*} AS service, collect(t.scoped_key) AS claimed
 """
 )
+
+LIST_SERVICES = """
+MATCH (c:ComputeServiceRegistration)
+OPTIONAL MATCH (c)-[:CLAIMS]->(t:Task)
+WITH c, collect(t.scoped_key) AS claimed
+RETURN c {.*} AS service, claimed ORDER BY c.identifier
+"""
 
 # Deregistering returns the service's running tasks to waiting: their DAG and
 # unit results stay, so the next claimant resumes.
@@ -134,9 +145,20 @@ WITH t, priority, draw WHERE t.status = 'waiting' AND NOT EXISTS { MATCH (t)<-[:
 MATCH (c:ComputeServiceRegistration {identifier: $identifier})
 CREATE (c)-[:CLAIMS {since: $now}]->(t)
 SET t.status = 'running', t.attempts = t.attempts + 1
-WITH t, priority, draw
+WITH c, t, priority, draw
 CALL (t) { MATCH (t)<-[x:ACTIONS]-() REMOVE x.order }
-RETURN t.scoped_key AS sk ORDER BY priority ASC, draw DESC
+WITH c, t ORDER BY priority ASC, draw DESC
+WITH c, collect(t.scoped_key) AS claimed
+// rules.count_claims, in Cypher: two one-minute buckets (each item reads the
+// values before this SET changes them, as the items are applied in order).
+SET c.claims_last_minute = CASE coalesce(c.claims_minute, 0)
+        WHEN $minute THEN c.claims_last_minute WHEN $minute - 1 THEN c.claims_this_minute
+        ELSE 0 END,
+    c.claims_this_minute = CASE coalesce(c.claims_minute, 0)
+        WHEN $minute THEN c.claims_this_minute ELSE 0 END + size(claimed),
+    c.claims_minute = $minute,
+    c.claims_total = coalesce(c.claims_total, 0) + size(claimed)
+RETURN claimed
 """
 )
 
@@ -151,13 +173,27 @@ RETURN c.identifier AS id
 
 def _service(props: dict[str, Any], claimed: list[str]) -> ComputeServiceRecord:
     protocols = props.get("protocols")
+    counter = ClaimCounter(
+        total=props.get("claims_total", 0),
+        minute=props.get("claims_minute", 0),
+        this_minute=props.get("claims_this_minute", 0),
+        last_minute=props.get("claims_last_minute", 0),
+    )
     return ComputeServiceRecord(
         identifier=props["identifier"],
         registered=to_native(props["registered"]),
         heartbeat=to_native(props["heartbeat"]),
         protocols=tuple(protocols) if protocols is not None else None,
         claimed=tuple(ScopedKey.from_str(sk) for sk in sorted(claimed)),
+        claims_total=counter.total,
+        claims_last_minute=claims_last_minute(counter, now()),
     )
+
+
+def _claimed(result: Any) -> list[str]:
+    """The tasks one run of ``CLAIM`` claimed (it answers no row when it claimed none)."""
+    record = result.single()
+    return [] if record is None else list(record["claimed"])
 
 
 def _weighted_order(hubs: list[tuple[str, float]]) -> list[str]:
@@ -176,11 +212,13 @@ def _window(count: int) -> int:
 def _claim_params(
     network: str, identifier: str, count: int, protocols: Sequence[str] | None
 ) -> dict[str, Any]:
+    moment = now()
     return {
         "network": network,
         "identifier": identifier,
         "count": count,
-        "now": now(),
+        "now": moment,
+        "minute": epoch_minute(moment),
         "protocols": sorted(protocols) if protocols is not None else None,
     }
 
@@ -256,6 +294,9 @@ class Neo4jClaims(ClaimStore):
         )
         return _service(record["service"], record["claimed"])
 
+    def list_computeservices(self) -> list[ComputeServiceRecord]:
+        return [_service(r["service"], r["claimed"]) for r in self._db.query(LIST_SERVICES)]
+
     def expire_computeservices(self, older_than: dt.datetime) -> list[str]:
         expired = [r["id"] for r in self._db.query(EXPIRED, older_than=older_than)]
         if expired:
@@ -306,8 +347,7 @@ class Neo4jClaims(ClaimStore):
             if not order:
                 return True, [], []
             params = _claim_params(order[0], identifier, count, protocols)
-            got = [r["sk"] for r in tx.run(CLAIM, candidates=window, **params)]
-            return True, order, got
+            return True, order, _claimed(tx.run(CLAIM, candidates=window, **params))
 
         registered, order, claimed = self._db.write(attempts.counted(first_work))
         if not registered:
@@ -349,7 +389,7 @@ class Neo4jClaims(ClaimStore):
         params = _claim_params(network, identifier, count, protocols)
 
         def work(tx: ManagedTransaction, candidates: int) -> list[str]:
-            return [r["sk"] for r in tx.run(CLAIM, candidates=candidates, **params)]
+            return _claimed(tx.run(CLAIM, candidates=candidates, **params))
 
         window = _window(count)
         for candidates in looks if looks is not None else (window, window, 2**62):

@@ -8,6 +8,7 @@ from typing import Any
 from neo4j import ManagedTransaction
 
 from alchemiscale_like.errors import ClaimLost, Conflict, NotFound, ValidationError
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.base import ResultStore
@@ -73,6 +74,7 @@ ADD_UNIT_RESULT = fixed_plan(
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (u:ProtocolUnitResultRef {uid: $uid})
   ON CREATE SET u.unit_key = $unit_key, u.attempt = $attempt, u.ok = $ok, u.relpath = $relpath,
+                u.service = $service, u.started = $started, u.finished = $finished,
                 u._fresh = true
 MERGE (d)-[:HAS_UNIT_RESULT]->(u)
 WITH u, u._fresh AS fresh
@@ -117,7 +119,8 @@ ADD_DAG_RESULT = fixed_plan(
 MATCH (d:ProtocolDAGRef {task: $task})
 MERGE (r:ProtocolDAGResultRef {uid: $uid})
   ON CREATE SET r.key = $key, r.ok = $ok, r.relpath = $relpath, r.created = $created,
-                r.task = $task
+                r.task = $task, r.estimate = $estimate, r.uncertainty = $uncertainty,
+                r.units = $units
 MERGE (d)-[:RESULTS_IN]->(r)
 """
 )
@@ -168,6 +171,22 @@ def _dag(props: dict[str, Any] | None) -> ProtocolDAGRef | None:
     return ProtocolDAGRef(key=props["key"], relpath=props["relpath"], n_units=props["n_units"])
 
 
+def estimate_params(estimate: ResultEstimate | None) -> dict[str, Any]:
+    """A DAG result's estimate as the flat properties it is stored in."""
+    if estimate is None:
+        return {"estimate": None, "uncertainty": None, "units": None}
+    return estimate.model_dump()
+
+
+def stored_estimate(props: dict[str, Any]) -> ResultEstimate | None:
+    """The estimate stored in a DAG result's properties, if it has one."""
+    if props.get("estimate") is None:
+        return None
+    return ResultEstimate(
+        estimate=props["estimate"], uncertainty=props.get("uncertainty"), units=props.get("units")
+    )
+
+
 def _dag_result(props: dict[str, Any]) -> ProtocolDAGResultRef:
     return ProtocolDAGResultRef(
         key=props["key"],
@@ -175,6 +194,7 @@ def _dag_result(props: dict[str, Any]) -> ProtocolDAGResultRef:
         relpath=props["relpath"],
         created=to_native(props["created"]),
         task=ScopedKey.from_str(props["task"]),
+        estimate=stored_estimate(props),
     )
 
 
@@ -245,6 +265,9 @@ class Neo4jResults(ResultStore):
                 attempt=result.attempt,
                 ok=result.ok,
                 relpath=result.relpath,
+                service=result.service,
+                started=result.started,
+                finished=result.finished,
                 files=[f.model_dump() for f in result.files],
             ).consume()
 
@@ -262,6 +285,9 @@ class Neo4jResults(ResultStore):
                 ok=r["unit"]["ok"],
                 relpath=r["unit"]["relpath"],
                 files=tuple(sorted((ResultFileRef(**f) for f in r["files"]), key=lambda f: f.name)),
+                service=r["unit"].get("service"),
+                started=to_native(r["unit"].get("started")),
+                finished=to_native(r["unit"].get("finished")),
             )
             for r in records
             if r["unit"] is not None
@@ -295,6 +321,7 @@ class Neo4jResults(ResultStore):
                 ok=result.ok,
                 relpath=result.relpath,
                 created=result.created,
+                **estimate_params(result.estimate),
             ).consume()
             if result.ok:
                 status = TaskStatus.COMPLETE

@@ -16,6 +16,7 @@ from alchemiscale_like.storage.statestore.neo4j.connection import (
 )
 from alchemiscale_like.storage.statestore.neo4j.identities import Neo4jIdentities
 from alchemiscale_like.storage.statestore.neo4j.networks import Neo4jNetworks
+from alchemiscale_like.storage.statestore.neo4j.overview import Neo4jOverview
 from alchemiscale_like.storage.statestore.neo4j.restarts import Neo4jRestartPatterns
 from alchemiscale_like.storage.statestore.neo4j.results import Neo4jResults
 from alchemiscale_like.storage.statestore.neo4j.tasks import Neo4jTasks
@@ -37,6 +38,7 @@ class Neo4jStateStore(
     Neo4jResults,
     Neo4jRestartPatterns,
     Neo4jIdentities,
+    Neo4jOverview,
     StateStore,
 ):
     """The state store on a Neo4j 5 server (official driver, parameterized Cypher only).

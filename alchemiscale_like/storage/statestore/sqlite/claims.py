@@ -17,8 +17,12 @@ from collections.abc import Sequence
 from alchemiscale_like.errors import NotFound, ValidationError
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.storage.statestore.base import ClaimStore
-from alchemiscale_like.storage.statestore.records import ComputeServiceRecord
-from alchemiscale_like.storage.statestore.rules import check_claim_count
+from alchemiscale_like.storage.statestore.records import ClaimCounter, ComputeServiceRecord
+from alchemiscale_like.storage.statestore.rules import (
+    check_claim_count,
+    claims_last_minute,
+    count_claims,
+)
 from alchemiscale_like.storage.statestore.slow_claims import timed_claim
 from alchemiscale_like.storage.statestore.sqlite.connection import (
     SQLiteConnection,
@@ -67,17 +71,41 @@ LIMIT ?3
 """
 
 
+def _counter(row: sqlite3.Row) -> ClaimCounter:
+    return ClaimCounter(
+        total=row["claims_total"],
+        minute=row["claims_minute"],
+        this_minute=row["claims_this_minute"],
+        last_minute=row["claims_last_minute"],
+    )
+
+
 def _service(row: sqlite3.Row, claimed: Sequence[str]) -> ComputeServiceRecord:
     protocols = json.loads(row["protocols"]) if row["protocols"] is not None else None
     registered, heartbeat = from_text(row["registered"]), from_text(row["heartbeat"])
     assert registered is not None
     assert heartbeat is not None
+    counter = _counter(row)
     return ComputeServiceRecord(
         identifier=row["identifier"],
         registered=registered,
         heartbeat=heartbeat,
         protocols=tuple(protocols) if protocols is not None else None,
         claimed=tuple(keys(claimed)),
+        claims_total=counter.total,
+        claims_last_minute=claims_last_minute(counter, now()),
+    )
+
+
+def _count_claims(
+    conn: sqlite3.Connection, identifier: str, claimed: int, moment: dt.datetime
+) -> None:
+    row = single(conn.execute(SERVICE_ROW, (identifier,)).fetchone(), identifier)
+    counter = count_claims(_counter(row), claimed, moment)
+    conn.execute(
+        "UPDATE compute_services SET claims_total = ?, claims_minute = ?, "
+        "claims_this_minute = ?, claims_last_minute = ? WHERE identifier = ?",
+        (counter.total, counter.minute, counter.this_minute, counter.last_minute, identifier),
     )
 
 
@@ -166,6 +194,18 @@ class SQLiteClaims(ClaimStore):
 
         return self._db.read(work)
 
+    def list_computeservices(self) -> list[ComputeServiceRecord]:
+        def work(conn: sqlite3.Connection) -> list[ComputeServiceRecord]:
+            held: dict[str, list[str]] = {}
+            for row in conn.execute("SELECT identifier, task FROM claims"):
+                held.setdefault(row["identifier"], []).append(row["task"])
+            return [
+                _service(row, sorted(held.get(row["identifier"], [])))
+                for row in conn.execute("SELECT * FROM compute_services ORDER BY identifier")
+            ]
+
+        return self._db.read(work)
+
     def expire_computeservices(self, older_than: dt.datetime) -> list[str]:
         def work(conn: sqlite3.Connection) -> list[str]:
             expired = [
@@ -208,7 +248,8 @@ class SQLiteClaims(ClaimStore):
         scopes: Sequence[Scope],
         protocols: str | None,
     ) -> list[str]:
-        stamp = to_text(now())
+        moment = now()
+        stamp = to_text(moment)
         registered = conn.execute(
             "UPDATE compute_services SET heartbeat = ? WHERE identifier = ?", (stamp, identifier)
         )
@@ -239,6 +280,8 @@ class SQLiteClaims(ClaimStore):
             claimed.extend(got)
             if len(claimed) >= count:
                 break
+        if claimed:
+            _count_claims(conn, identifier, len(claimed), moment)
         return claimed
 
     def get_task_claimant(self, task: ScopedKey) -> str | None:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from alchemiscale_like.errors import ClaimLost, Conflict, NotFound, ValidationError
+from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.storage.statestore.base import ResultStore
@@ -34,7 +35,8 @@ DAG_ROW = "SELECT key, relpath, n_units FROM dags WHERE task = ?"
 TASK_EXISTS = "SELECT 1 FROM tasks WHERE scoped_key = ?"
 
 INSERT_UNIT_RESULT = """
-INSERT INTO unit_results (task, unit_key, attempt, ok, relpath) VALUES (?, ?, ?, ?, ?)
+INSERT INTO unit_results (task, unit_key, attempt, ok, relpath, service, started, finished)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
 INSERT_FILE = """
@@ -42,7 +44,7 @@ INSERT INTO result_files (task, unit_key, attempt, name, size, sha256, location)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 UNIT_RESULTS = """
-SELECT unit_key, attempt, ok, relpath FROM unit_results
+SELECT unit_key, attempt, ok, relpath, service, started, finished FROM unit_results
 WHERE task = ?1 AND (ok OR NOT ?2) ORDER BY unit_key, attempt
 """
 UNIT_FILES = """
@@ -78,6 +80,25 @@ def _dag_result(row: sqlite3.Row) -> ProtocolDAGResultRef:
         relpath=row["relpath"],
         created=created,
         task=ScopedKey.from_str(row["task"]),
+        estimate=stored_estimate(row),
+    )
+
+
+def estimate_columns(
+    estimate: ResultEstimate | None,
+) -> tuple[float | None, float | None, str | None]:
+    """A DAG result's estimate as its three columns."""
+    if estimate is None:
+        return None, None, None
+    return estimate.estimate, estimate.uncertainty, estimate.units
+
+
+def stored_estimate(row: sqlite3.Row) -> ResultEstimate | None:
+    """The estimate in a ``dag_results`` row (with its three columns), if any."""
+    if row["estimate"] is None:
+        return None
+    return ResultEstimate(
+        estimate=row["estimate"], uncertainty=row["uncertainty"], units=row["units"]
     )
 
 
@@ -149,7 +170,17 @@ class SQLiteResults(ResultStore):
         def work(conn: sqlite3.Connection) -> None:
             if _require_claim(conn, task, identifier, claim) is None:
                 raise NotFound(f"task {task} has no ProtocolDAG yet")
-            inserted = conn.execute(INSERT_UNIT_RESULT, (*unit, result.ok, result.relpath))
+            inserted = conn.execute(
+                INSERT_UNIT_RESULT,
+                (
+                    *unit,
+                    result.ok,
+                    result.relpath,
+                    result.service,
+                    to_text(result.started),
+                    to_text(result.finished),
+                ),
+            )
             if inserted.rowcount:  # idempotent: a repeat records no second set of files
                 conn.executemany(
                     INSERT_FILE,
@@ -177,6 +208,9 @@ class SQLiteResults(ResultStore):
                     ok=bool(r["ok"]),
                     relpath=r["relpath"],
                     files=tuple(files.get((r["unit_key"], r["attempt"]), ())),
+                    service=r["service"],
+                    started=from_text(r["started"]),
+                    finished=from_text(r["finished"]),
                 )
                 for r in conn.execute(UNIT_RESULTS, (str(task), ok_only))
             ]
@@ -214,9 +248,16 @@ class SQLiteResults(ResultStore):
             if result.ok and has_ok is not None:
                 raise Conflict(f"task {task} already has a successful ProtocolDAGResult")
             conn.execute(
-                "INSERT INTO dag_results (task, key, ok, relpath, created) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (str(task), result.key, result.ok, result.relpath, to_text(result.created)),
+                "INSERT INTO dag_results (task, key, ok, relpath, created, estimate, "
+                "uncertainty, units) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    str(task),
+                    result.key,
+                    result.ok,
+                    result.relpath,
+                    to_text(result.created),
+                    *estimate_columns(result.estimate),
+                ),
             )
             if result.ok:
                 status = TaskStatus.COMPLETE
@@ -254,7 +295,8 @@ class SQLiteResults(ResultStore):
         def work(conn: sqlite3.Connection) -> list[ProtocolDAGResultRef]:
             single(conn.execute(TASK_EXISTS, (str(task),)).fetchone(), f"task {task}")
             rows = conn.execute(
-                "SELECT key, ok, relpath, created, task FROM dag_results WHERE task = ? "
+                "SELECT key, ok, relpath, created, task, estimate, uncertainty, units "
+                "FROM dag_results WHERE task = ? "
                 "ORDER BY created",
                 (str(task),),
             )
@@ -271,7 +313,8 @@ class SQLiteResults(ResultStore):
                 f"transformation {transformation}",
             )
             rows = conn.execute(
-                "SELECT r.key, r.ok, r.relpath, r.created, r.task FROM tasks t "
+                "SELECT r.key, r.ok, r.relpath, r.created, r.task, r.estimate, r.uncertainty, "
+                "r.units FROM tasks t "
                 "JOIN dag_results r ON r.task = t.scoped_key "
                 "WHERE t.transformation = ? AND r.ok ORDER BY r.created",
                 (str(transformation),),

@@ -54,7 +54,10 @@ TABLES: dict[str, str] = {
     "compute_services": """
         CREATE TABLE IF NOT EXISTS compute_services (
             identifier TEXT PRIMARY KEY, registered TEXT NOT NULL, heartbeat TEXT NOT NULL,
-            protocols TEXT)""",
+            protocols TEXT, claims_total INTEGER NOT NULL DEFAULT 0,
+            claims_minute INTEGER NOT NULL DEFAULT 0,
+            claims_this_minute INTEGER NOT NULL DEFAULT 0,
+            claims_last_minute INTEGER NOT NULL DEFAULT 0)""",
     "claims": """
         CREATE TABLE IF NOT EXISTS claims (
             task TEXT PRIMARY KEY REFERENCES tasks(scoped_key),
@@ -68,6 +71,7 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS unit_results (
             task TEXT NOT NULL REFERENCES dags(task), unit_key TEXT NOT NULL,
             attempt INTEGER NOT NULL, ok INTEGER NOT NULL, relpath TEXT NOT NULL,
+            service TEXT, started TEXT, finished TEXT,
             PRIMARY KEY (task, unit_key, attempt)) WITHOUT ROWID""",
     "result_files": """
         CREATE TABLE IF NOT EXISTS result_files (
@@ -81,6 +85,7 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS dag_results (
             task TEXT NOT NULL REFERENCES dags(task), key TEXT NOT NULL, ok INTEGER NOT NULL,
             relpath TEXT NOT NULL, created TEXT NOT NULL,
+            estimate REAL, uncertainty REAL, units TEXT,
             PRIMARY KEY (task, key)) WITHOUT ROWID""",
     "restart_patterns": """
         CREATE TABLE IF NOT EXISTS restart_patterns (
@@ -119,6 +124,19 @@ INDEXES: dict[str, str] = {
     "compute_services_heartbeat": "CREATE INDEX IF NOT EXISTS compute_services_heartbeat "
     "ON compute_services(heartbeat)",
     "dag_results_ok": "CREATE INDEX IF NOT EXISTS dag_results_ok ON dag_results(task, ok)",
+}
+
+#: Columns added after a table's first release: ``initialize()`` adds each one missing
+#: from an existing database, so ``database init`` upgrades it in place.
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "compute_services": {
+        "claims_total": "INTEGER NOT NULL DEFAULT 0",
+        "claims_minute": "INTEGER NOT NULL DEFAULT 0",
+        "claims_this_minute": "INTEGER NOT NULL DEFAULT 0",
+        "claims_last_minute": "INTEGER NOT NULL DEFAULT 0",
+    },
+    "unit_results": {"service": "TEXT", "started": "TEXT", "finished": "TEXT"},
+    "dag_results": {"estimate": "REAL", "uncertainty": "REAL", "units": "TEXT"},
 }
 
 #: Every statement ``initialize()`` runs (each idempotent), tables first.

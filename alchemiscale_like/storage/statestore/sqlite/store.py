@@ -13,9 +13,16 @@ from alchemiscale_like.storage.statestore.sqlite.claims import SQLiteClaims
 from alchemiscale_like.storage.statestore.sqlite.connection import SQLiteConnection
 from alchemiscale_like.storage.statestore.sqlite.identities import SQLiteIdentities
 from alchemiscale_like.storage.statestore.sqlite.networks import SQLiteNetworks
+from alchemiscale_like.storage.statestore.sqlite.overview import SQLiteOverview
 from alchemiscale_like.storage.statestore.sqlite.restarts import SQLiteRestartPatterns
 from alchemiscale_like.storage.statestore.sqlite.results import SQLiteResults
-from alchemiscale_like.storage.statestore.sqlite.schema import DROP_ORDER, INDEXES, SCHEMA, TABLES
+from alchemiscale_like.storage.statestore.sqlite.schema import (
+    ADDED_COLUMNS,
+    DROP_ORDER,
+    INDEXES,
+    SCHEMA,
+    TABLES,
+)
 from alchemiscale_like.storage.statestore.sqlite.tasks import SQLiteTasks
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,7 @@ class SQLiteStateStore(
     SQLiteResults,
     SQLiteRestartPatterns,
     SQLiteIdentities,
+    SQLiteOverview,
     StateStore,
 ):
     """The state store in one SQLite file (stdlib ``sqlite3``, WAL mode).
@@ -70,6 +78,12 @@ class SQLiteStateStore(
         def work(conn: sqlite3.Connection) -> None:
             for statement in SCHEMA:
                 conn.execute(statement)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for column, declaration in columns.items():
+                    if column not in present:
+                        # Names and declarations come from the fixed schema, never from input.
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
         self._db.write(work)
         log.info("event=statestore_initialized backend=sqlite path=%s", self.path)
