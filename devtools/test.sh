@@ -26,6 +26,7 @@ mypy >"$mypy_log" 2>&1 &
 mypy_pid=$!
 trap 'kill "$mypy_pid" 2>/dev/null || true; rm -f "$mypy_log"' EXIT
 python -m devtools.services fetch
+python -m devtools.browser ensure  # Debian's Chromium for tests/ui; apt-get installs it as root
 ruff check .
 ruff format --check .
 set +e

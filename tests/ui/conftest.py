@@ -1,0 +1,14 @@
+"""Fixtures of the browser tests: headless Chromium, from :mod:`tests.ui.browser_fixtures`.
+
+Imported rather than listed in ``pytest_plugins``: pytest honours that only in the
+rootdir's ``conftest.py`` (``tests/conftest.py`` lists the server fixtures there).
+"""
+
+from tests.ui.browser_fixtures import (
+    browser,
+    browser_download_dir,
+    browser_paths,
+    browser_session,
+)
+
+__all__ = ["browser", "browser_download_dir", "browser_paths", "browser_session"]
