@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from alchemiscale_like.client.base import APIClient
 from alchemiscale_like.client.transfer import Progress
 from alchemiscale_like.errors import ValidationError
+from alchemiscale_like.models.estimate import TransformationEstimate
 from alchemiscale_like.models.protocol import ProtocolResult
 from alchemiscale_like.models.protocoldag import ProtocolDAGResult
 from alchemiscale_like.models.scope import Scope, ScopedKey, ScopedKeyField
@@ -135,6 +136,16 @@ class UserClient(APIClient):
         """Task counts per status over the network."""
         counts: dict[str, int] = self._get_json(f"/networks/{_sk(network)}/status")
         return counts
+
+    def get_network_estimates(self, network: ScopedKey | str) -> list[TransformationEstimate]:
+        """Each transformation's combined scalar estimate (those that have one), by name.
+
+        Read from the summaries compute services stored beside each successful result,
+        so no protocol code is needed here; :meth:`get_transformation_results` gathers
+        with the protocol's own code instead.
+        """
+        answer = self._get_json(f"/networks/{_sk(network)}/estimates")
+        return [TransformationEstimate.model_validate(item) for item in answer]
 
     def get_network_tasks(
         self, network: ScopedKey | str, status: TaskStatus | str | None = None

@@ -90,3 +90,14 @@ def combine_estimates(estimates: Sequence[ResultEstimate]) -> ResultEstimate | N
     return ResultEstimate(
         estimate=mean, uncertainty=uncertainty, units=units.pop() if len(units) == 1 else None
     )
+
+
+class TransformationEstimate(BaseModel):
+    """One transformation's estimate, combined over its ``n_results`` successful results."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transformation: str
+    name: str
+    estimate: ResultEstimate
+    n_results: int = Field(ge=1)

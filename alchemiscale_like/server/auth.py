@@ -123,6 +123,17 @@ async def current_identity(
     """
     if not token:
         raise AuthenticationFailed("this route needs a bearer token (POST /token first)")
+    return await verified_identity(state, token)
+
+
+async def verified_identity(state: AppState, token: str) -> Identity:
+    """The identity of ``token`` (a bearer token or the dashboard's session cookie).
+
+    Raises:
+        AuthenticationFailed: a bad, expired or forged token, or an identity that was
+            disabled, removed or expired since (401).
+        Forbidden: a token of the other identity kind (403).
+    """
     claims = decode_access_token(token, secret=state.tokens.secret_key, expected_kind=state.kind)
     if not state.enabled_cached(claims):
         await run_in_threadpool(state.check_still_enabled, claims)

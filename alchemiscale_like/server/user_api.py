@@ -9,8 +9,12 @@ from alchemiscale_like.security.tokens import TokenSettings, load_token_settings
 from alchemiscale_like.server.app import build_app
 from alchemiscale_like.server.routes import objects, user_networks, user_tasks
 from alchemiscale_like.server.settings import APISettings
+from alchemiscale_like.server.ui.app import create_ui_app
 from alchemiscale_like.storage.objectstore import ObjectStore, build_objectstore
 from alchemiscale_like.storage.statestore import StateStore, build_statestore
+
+#: Where the user API serves its web dashboard.
+UI_PATH = "/ui"
 
 
 def create_user_app(
@@ -19,12 +23,13 @@ def create_user_app(
     objectstore: ObjectStore | None = None,
     tokens: TokenSettings | None = None,
 ) -> FastAPI:
-    """The user API on the given stores (built from the environment when omitted).
+    """The user API on the given stores (built from the environment when omitted), with
+    its web dashboard under :data:`UI_PATH`.
 
     Raises:
         ValidationError: the token settings (JWT secret) are missing or invalid.
     """
-    return build_app(
+    app = build_app(
         kind=IdentityKind.USER,
         title="alchemiscale-like user API",
         routers=[user_networks.router, user_tasks.router, objects.router],
@@ -33,3 +38,5 @@ def create_user_app(
         settings=settings if settings is not None else APISettings(),
         tokens=tokens if tokens is not None else load_token_settings(),
     )
+    app.mount(UI_PATH, create_ui_app(app.state.alchemiscale))
+    return app

@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from alchemiscale_like.models.estimate import TransformationEstimate
 from alchemiscale_like.models.scope import Scope, ScopedKey
 from alchemiscale_like.models.task import parse_status
 from alchemiscale_like.server.auth import Caller, State
@@ -22,6 +23,7 @@ from alchemiscale_like.server.routes.common import (
     scoped_key,
 )
 from alchemiscale_like.services.networks import begin_submission, object_chain, store_members
+from alchemiscale_like.services.overview import network_estimates
 from alchemiscale_like.storage.statestore.records import NetworkState, RestartPattern
 from alchemiscale_like.storage.statestore.rules import MAX_RESTARTS, parse_network_state
 
@@ -171,6 +173,15 @@ async def set_network_state(request: Request, state: State, caller: Caller) -> N
 def get_network_status(network: str, state: State, caller: Caller) -> dict[str, int]:
     """Task counts per status over the network."""
     return state.stores.statestore.get_network_status(_visible(caller, network))
+
+
+@router.get("/networks/{network}/estimates", response_model=list[TransformationEstimate])
+def get_network_estimates(
+    network: str, state: State, caller: Caller
+) -> list[TransformationEstimate]:
+    """Each transformation's combined estimate, from the summaries compute services stored
+    with their successful results (only transformations that have one), by name."""
+    return network_estimates(state.stores, _visible(caller, network))
 
 
 @router.get("/networks/{network}/tasks", response_model=list[str])

@@ -405,7 +405,8 @@ class OverviewStore(ABC):
 
     @abstractmethod
     def get_network_estimates(self, network: ScopedKey) -> list[EstimateRecord]:
-        """The stored estimates of the successful DAG results of a network's transformations."""
+        """The stored estimates of the successful DAG results of a network's transformations,
+        by transformation name, then key, then result age."""
 
 
 class StateStore(

@@ -252,6 +252,7 @@ class EstimateRecord(_Record):
     """The stored estimate of one successful DAG result."""
 
     transformation: ScopedKeyField
+    name: str
     task: ScopedKeyField
     estimate: ResultEstimate
 

@@ -114,8 +114,10 @@ def test_network_estimates_are_those_of_successful_results(statestore):
         statestore.finish_task(task, world.service, finished_ref(tag, ok, summary))
         tasks.append(task)
     (record,) = statestore.get_network_estimates(world.network)
-    assert (record.transformation, record.task, record.estimate) == (
+    names = {s.scoped_key: s.name for s in statestore.get_network_summaries(world.network)}
+    assert (record.transformation, record.name, record.task, record.estimate) == (
         world.transformations[0],
+        names[world.transformations[0]],
         tasks[0],
         estimate,
     )

@@ -61,9 +61,10 @@ MATCH (n:AlchemicalNetwork {scoped_key: $sk})
 OPTIONAL MATCH (n)-[:CONTAINS]->(tf:Transformation)<-[:PERFORMS]-(t:Task)
                -[:HAS_DAG]->(:ProtocolDAGRef)-[:RESULTS_IN]->(r:ProtocolDAGResultRef)
 WHERE r.ok AND r.estimate IS NOT NULL
-RETURN n.scoped_key AS found, tf.scoped_key AS transformation, t.scoped_key AS task,
+RETURN n.scoped_key AS found, tf.scoped_key AS transformation, tf.name AS name,
+       t.scoped_key AS task,
        r {.estimate, .uncertainty, .units} AS estimate
-ORDER BY transformation, r.created
+ORDER BY name, transformation, r.created
 """
 
 
@@ -115,6 +116,7 @@ class Neo4jOverview(OverviewStore):
                 estimates.append(
                     EstimateRecord(
                         transformation=ScopedKey.from_str(r["transformation"]),
+                        name=r["name"],
                         task=ScopedKey.from_str(r["task"]),
                         estimate=estimate,
                     )

@@ -43,11 +43,13 @@ LEFT JOIN dags d ON d.task = t.scoped_key
 WHERE t.transformation = ? ORDER BY t.created DESC, t.scoped_key
 """
 NETWORK_ESTIMATES = """
-SELECT t.transformation, r.task, r.estimate, r.uncertainty, r.units FROM network_members m
+SELECT t.transformation, tf.name, r.task, r.estimate, r.uncertainty, r.units
+FROM network_members m
 JOIN tasks t ON t.transformation = m.member
+JOIN transformations tf ON tf.scoped_key = m.member
 JOIN dag_results r ON r.task = t.scoped_key
 WHERE m.network = ? AND m.kind = 'Transformation' AND r.ok AND r.estimate IS NOT NULL
-ORDER BY t.transformation, r.created
+ORDER BY tf.name, t.transformation, r.created
 """
 
 
@@ -110,6 +112,7 @@ class SQLiteOverview(OverviewStore):
                 estimates.append(
                     EstimateRecord(
                         transformation=ScopedKey.from_str(row["transformation"]),
+                        name=row["name"],
                         task=ScopedKey.from_str(row["task"]),
                         estimate=estimate,
                     )

@@ -1,0 +1,1 @@
+"""The web dashboard served by the user API under ``/ui`` (see :mod:`.app`)."""
