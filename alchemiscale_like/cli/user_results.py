@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from alchemiscale_like.cli import cli
+from alchemiscale_like.cli.plot import check_plot_path, write_estimate_chart
 from alchemiscale_like.cli.user_common import (
     JSON_OPTION,
     MODULE_OPTION,
@@ -62,13 +63,33 @@ def _shown(value: Any) -> str:
 @click.argument("target", metavar="TRANSFORMATION|NETWORK", type=NETWORK_OR_TRANSFORMATION)
 @MODULE_OPTION
 @JSON_OPTION
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the network's estimate chart to this .png, .svg or .pdf (the "
+    "dashboard's chart; needs the 'plot' extra: matplotlib).",
+)
 @with_user_client
-def results(client: UserClient, target: ScopedKey, modules: tuple[str, ...], as_json: bool) -> None:
+def results(
+    client: UserClient,
+    target: ScopedKey,
+    modules: tuple[str, ...],
+    as_json: bool,
+    plot_path: Path | None,
+) -> None:
     """Estimates of a transformation, or of every transformation of a network.
 
     The successful DAG results are gathered here with the protocol's own code: its
-    module must be importable (the shipped protocols are; -m for your own).
+    module must be importable (the shipped protocols are; -m for your own). The
+    --plot chart is drawn from the estimates the compute services stored with each
+    result (the same numbers the dashboard shows), so it needs no protocol code.
     """
+    if plot_path is not None:
+        if target.qualname not in NETWORK_CLASSES:
+            raise click.BadParameter("--plot charts a NETWORK", param_hint="--plot")
+        check_plot_path(plot_path)
     import_modules(modules)
     if target.qualname in NETWORK_CLASSES:
         names = names_in_chain(client.get_network_json(target))
@@ -91,6 +112,10 @@ def results(client: UserClient, target: ScopedKey, modules: tuple[str, ...], as_
                 "exact": _number(data.get("analytic")),
             }
         )
+    if plot_path is not None:
+        estimates = client.get_network_estimates(target)
+        write_estimate_chart(estimates, plot_path)
+        click.echo(f"wrote the chart of {len(estimates)} transformations to {plot_path}", err=True)
     if as_json:
         print_json(rows)
         return

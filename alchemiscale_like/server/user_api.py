@@ -9,12 +9,10 @@ from alchemiscale_like.security.tokens import TokenSettings, load_token_settings
 from alchemiscale_like.server.app import build_app
 from alchemiscale_like.server.routes import objects, user_networks, user_tasks
 from alchemiscale_like.server.settings import APISettings
+from alchemiscale_like.server.ui import UI_PATH
 from alchemiscale_like.server.ui.app import create_ui_app
 from alchemiscale_like.storage.objectstore import ObjectStore, build_objectstore
 from alchemiscale_like.storage.statestore import StateStore, build_statestore
-
-#: Where the user API serves its web dashboard.
-UI_PATH = "/ui"
 
 
 def create_user_app(

@@ -329,6 +329,36 @@ def test_results_of_one_transformation(world: World) -> None:
     )
 
 
+def test_results_plot_writes_the_dashboards_chart(world: World, tmp_path: Path) -> None:
+    # The compute service stored the estimate with the result (computed with the
+    # protocol's gather there), so the chart needs no protocol code here.
+    with UserClient(world.deployment.user_url, "alice", KEYS["alice"]) as alice:
+        (stored,) = alice.get_network_estimates(world.network)
+    gathered, _ = as_json(world.run("results", str(world.network), "--json"))
+    assert stored.transformation == str(world.done_tf)
+    assert (stored.name, stored.n_results) == (world.names[world.done_tf], 1)
+    assert stored.estimate.estimate == pytest.approx(gathered["estimate"], rel=1e-12)
+    assert stored.estimate.uncertainty == pytest.approx(gathered["uncertainty"], rel=1e-12)
+    assert stored.estimate.units == "kT"
+    for name, magic in (("chart.png", b"\x89PNG\r\n\x1a\n"), ("chart.svg", b"<?xml")):
+        done = world.run("results", str(world.network), "--plot", str(tmp_path / name))
+        assert ok(done).stdout.startswith("NAME")  # the table still prints
+        assert f"wrote the chart of 1 transformations to {tmp_path / name}" in done.stderr
+        assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_results_plot_usage_errors(world: World, tmp_path: Path) -> None:
+    chart = tmp_path / "chart.png"
+    failed(world.run("results", str(world.done_tf), "--plot", str(chart)), 2, "charts a NETWORK")
+    failed(world.run("results", str(world.network), "--plot", str(tmp_path / "c.txt")), 2, ".png")
+    failed(
+        world.run("results", str(world.scratch_network), "--plot", str(chart)),
+        1,
+        "no transformation of this network has an estimate yet",
+    )
+    assert not chart.exists()
+
+
 def test_files_list_shows_every_result_file(world: World) -> None:
     listed = as_json(world.run("files", "list", str(world.done_task), "--json"))
     assert listed == [f.model_dump(mode="json") for f in world.files]

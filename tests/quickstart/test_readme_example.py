@@ -6,11 +6,15 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+import requests
+import yaml
 
+from alchemiscale_like.cli.quickstart.demo import DEMO_NETWORK_NAME
 from alchemiscale_like.cli.quickstart.report import PYTHON_EXAMPLE
 from tests.quickstart.helpers import (
     assert_estimates_match_exact,
@@ -27,6 +31,34 @@ _RESULT_LINE = re.compile(r"^(\S+): (\S+) ± (\S+) kT \(exact (\S+)\)$", re.MULT
 
 def test_the_readme_example_is_the_one_quickstart_prints():
     assert readme_python_example() == PYTHON_EXAMPLE
+
+
+_DASHBOARD = re.compile(
+    r"^Dashboard\n  (http://127\.0\.0\.1:\d+/ui/)\n  log in as 'admin' with the key on the "
+    r"'key:' line of (\S+)$",
+    re.MULTILINE,
+)
+
+
+def assert_dashboard_login_works(stdout: str, data_dir: Path) -> None:
+    """The printed dashboard URL and login lead to the demo network's page."""
+    match = _DASHBOARD.search(stdout)
+    assert match is not None, stdout
+    url, config = match.groups()
+    assert Path(config) == data_dir / "client.yaml"
+    key = yaml.safe_load(Path(config).read_text())["key"]
+    session = requests.Session()
+    form = session.get(f"{url}login", timeout=30)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    answer = session.post(
+        f"{url}login",
+        data={"identifier": "admin", "key": key, "csrf_token": csrf.group(1)},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert answer.url == f"{url}networks"
+    assert DEMO_NETWORK_NAME in answer.text  # the demo network is listed
 
 
 @pytest.mark.slow
@@ -48,6 +80,7 @@ def test_keep_running_serves_the_readme_example_until_stop(data_dir, marker, tmp
         "user-api",
     ]
     assert all(psutil.pid_exists(p["pid"]) for p in recorded)
+    assert_dashboard_login_works(done.stdout, data_dir)
 
     workdir = tmp_path / "example"
     workdir.mkdir()

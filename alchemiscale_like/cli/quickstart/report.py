@@ -19,8 +19,9 @@ from rich.text import Text
 
 from alchemiscale_like.atomicfiles import write_atomic
 from alchemiscale_like.cli.quickstart.demo import EstimateRow, SubmittedDemo, TransformationProgress
-from alchemiscale_like.cli.quickstart.deployment import DataDir
+from alchemiscale_like.cli.quickstart.deployment import ADMIN_USER, DataDir
 from alchemiscale_like.cli.quickstart.kill import ResumeReport
+from alchemiscale_like.server.ui import UI_PATH
 
 #: The README's "Python example" (tests/quickstart checks that the two are the same text
 #: and runs it against a ``quickstart --keep-running`` server).
@@ -194,6 +195,12 @@ def print_next_steps(
         console.print(
             f"\nThe servers are running ({', '.join(urls)}); stop everything with\n"
             f"  alchemiscale-like quickstart --stop --data-dir {root}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"\nDashboard\n  {urls[0]}{UI_PATH}/\n"
+            f"  log in as {ADMIN_USER!r} with the key on the 'key:' line of {data.client_config}",
             highlight=False,
             soft_wrap=True,
         )
