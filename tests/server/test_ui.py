@@ -258,6 +258,7 @@ def test_every_answer_carries_the_security_headers(module_deployment, worlds):
         assert "default-src 'self'" in csp
         assert "frame-ancestors 'none'" in csp
         assert answer.headers["x-content-type-options"] == "nosniff"
+        assert re.fullmatch(r"app;dur=\d+\.\d\d", answer.headers["server-timing"])
     assert session.get(f"{ui(module_deployment)}/networks").headers["cache-control"] == "no-store"
 
 
