@@ -139,6 +139,7 @@ CASES: list[Case] = [
             "chemicalsystems",
             "state",
             "status",
+            "estimates",
             "tasks",
             "taskhub/tasks",
             "taskhub/weights",

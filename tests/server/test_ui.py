@@ -13,14 +13,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import fastapi.routing
 import pytest
 import requests
+from fastapi.routing import APIRoute
 
 from alchemiscale_like.models.estimate import ResultEstimate
 from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.security.identity import IdentityKind
 from alchemiscale_like.security.tokens import create_access_token
+from alchemiscale_like.server.settings import APISettings
 from alchemiscale_like.server.ui.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from alchemiscale_like.server.user_api import create_user_app
 from tests.server.conftest import KEYS, OTHER_SCOPE, SECRET, Deployment
 from tests.server.helpers import (
     World,
@@ -279,18 +283,49 @@ def test_alice_sees_only_her_scope_listed(module_deployment, worlds):
     assert str(worlds.alice.held) in pages[2].text
 
 
+#: Every keyed read route of the dashboard (checked by the next test against the app).
+KEYED_READS = {
+    "/networks/{network}": "{bob_network}",
+    "/networks/{network}/table": "{bob_network}/table",
+    "/networks/{network}/estimates": "{bob_network}/estimates",
+    "/transformations/{transformation}": "{bob_transformation}",
+    "/transformations/{transformation}/table": "{bob_transformation}/table",
+    "/tasks/{task}": "{bob_task}",
+    "/tasks/{task}/live": "{bob_task}/live",
+    "/tasks/{task}/files/{location:path}": "{bob_task}/files/{bob_file_location}",
+}
+#: Routes without a key: their lists are checked in test_alice_sees_only_her_scope_listed,
+#: their writes in test_writes_need_the_sessions_csrf_token.
+UNKEYED = {"/", "/login", "/logout", "/networks", "/services", "/services/table"}
+#: Writes on a key (the scope test below posts to each).
+KEYED_WRITES = {"/tasks/{task}/status"}
+
+
+def test_every_dashboard_route_has_a_scope_case(module_deployment):
+    d = module_deployment
+    app = create_user_app(APISettings(), d.statestore, d.objectstore, d.tokens)
+    (mount,) = [r for r in app.routes if getattr(r, "path", None) == "/ui"]
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)  # as test_scope_isolation
+    routes = flatten(mount.app.routes) if flatten is not None else mount.app.routes
+    served = {r.path for r in routes if isinstance(getattr(r, "original_route", r), APIRoute)}
+    assert served == set(KEYED_READS) | UNKEYED | KEYED_WRITES
+
+
 def test_no_route_answers_with_data_from_another_scope(module_deployment, worlds):
     session = login(module_deployment)
     base = ui(module_deployment)
+    keys = {
+        "bob_network": worlds.bob_network,
+        "bob_transformation": worlds.bob_transformation,
+        "bob_task": worlds.bob_task,
+        "bob_file_location": worlds.bob_file_location,
+    }
     paths = [
-        f"/networks/{worlds.bob_network}",
-        f"/networks/{worlds.bob_network}/table",
-        f"/networks/{worlds.bob_network}/estimates",
-        f"/transformations/{worlds.bob_transformation}",
-        f"/transformations/{worlds.bob_transformation}/table",
-        f"/tasks/{worlds.bob_task}",
-        f"/tasks/{worlds.bob_task}/live",
-        f"/tasks/{worlds.bob_task}/files/{worlds.bob_file_location}",
+        "/"
+        + ("networks" if "{network}" in route else route.split("/")[1])
+        + "/"
+        + tail.format(**keys)
+        for route, tail in KEYED_READS.items()
     ]
     unknown = session.get(
         f"{base}/tasks/{worlds.bob_task.replace(worlds.bob_task[5:13], '00000000')}", timeout=30
@@ -334,6 +369,10 @@ def test_network_transformation_and_task_pages(module_deployment, worlds):
     for task in (worlds.alice.done, worlds.alice.held, worlds.alice.waiting):
         assert str(task) in transformation.text
     assert worlds.alice.service_id in transformation.text  # the held task's claimant
+    done = session.get(f"{base}/tasks/{worlds.alice.done}", timeout=30)
+    durations = re.findall(r'<td class="num">([^<]+)</td>\s*<td>worker~a</td>', done.text)
+    assert durations, done.text  # every unit: how long it ran, and the service that ran it
+    assert all(re.fullmatch(r"\d+\.\d\d s", d) for d in durations), durations
     task = session.get(f"{base}/tasks/{worlds.alice.held}", timeout=30)
     assert task.status_code == 200
     assert 'id="task-status">running' in task.text

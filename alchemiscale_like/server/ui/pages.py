@@ -9,6 +9,7 @@ script polls (``X-Requested-With: fetch``), so progress changes without a reload
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from alchemiscale_like.errors import AuthenticationFailed
 from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import parse_status
-from alchemiscale_like.server.auth import State
+from alchemiscale_like.server.auth import AppState, State
 from alchemiscale_like.server.routes.common import in_thread, scoped_key
 from alchemiscale_like.server.ui.app import render
 from alchemiscale_like.server.ui.charts import estimate_chart
@@ -38,6 +39,7 @@ from alchemiscale_like.server.ui.session import (
 from alchemiscale_like.services import overview
 from alchemiscale_like.services.files import open_recorded_file
 from alchemiscale_like.services.identities import authenticate
+from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.statestore.rules import parse_network_state
 
 router = APIRouter()
@@ -194,6 +196,19 @@ Page = Annotated[int, Query(ge=1, le=100_000)]
 NameFilter = Annotated[str | None, Query(alias="q", max_length=100)]
 
 
+async def _network_answer(
+    request: Request,
+    session: Session,
+    state: AppState,
+    network: str,
+    page: int,
+    name: str | None,
+    template: str,
+) -> HTMLResponse:
+    view = await in_thread(overview.network_view, state.stores, _visible(session, network))
+    return _page(request, session, template, _network_table_context(view, page, name))
+
+
 @router.get("/networks/{network}")
 async def network(
     request: Request,
@@ -204,8 +219,7 @@ async def network(
     name: NameFilter = None,
 ) -> HTMLResponse:
     """One network: its transformations with Task counts and unit progress (live)."""
-    view = await in_thread(overview.network_view, state.stores, _visible(session, network))
-    return _page(request, session, "network.html", _network_table_context(view, page, name))
+    return await _network_answer(request, session, state, network, page, name, "network.html")
 
 
 @router.get("/networks/{network}/table")
@@ -218,8 +232,9 @@ async def network_table(
     name: NameFilter = None,
 ) -> HTMLResponse:
     """The live part of the network page."""
-    view = await in_thread(overview.network_view, state.stores, _visible(session, network))
-    return _page(request, session, "_network_table.html", _network_table_context(view, page, name))
+    return await _network_answer(
+        request, session, state, network, page, name, "_network_table.html"
+    )
 
 
 @router.get("/networks/{network}/estimates")
@@ -234,15 +249,27 @@ async def network_estimates(
 # -- transformations and tasks --------------------------------------------------------------
 
 
+async def _view_page(
+    request: Request,
+    session: Session,
+    state: AppState,
+    load: Callable[[Stores, ScopedKey], object],
+    key: str,
+    template: str,
+) -> HTMLResponse:
+    """``template`` with ``view`` = ``load`` of the visible key ``key``."""
+    view = await in_thread(load, state.stores, _visible(session, key))
+    return _page(request, session, template, {"view": view})
+
+
 @router.get("/transformations/{transformation}")
 async def transformation(
     request: Request, session: UISession, state: State, transformation: str
 ) -> HTMLResponse:
     """One transformation: its Tasks with status, progress and claimant (live)."""
-    view = await in_thread(
-        overview.transformation_view, state.stores, _visible(session, transformation)
+    return await _view_page(
+        request, session, state, overview.transformation_view, transformation, "transformation.html"
     )
-    return _page(request, session, "transformation.html", {"view": view})
 
 
 @router.get("/transformations/{transformation}/table")
@@ -250,24 +277,26 @@ async def transformation_table(
     request: Request, session: UISession, state: State, transformation: str
 ) -> HTMLResponse:
     """The live part of the transformation page."""
-    view = await in_thread(
-        overview.transformation_view, state.stores, _visible(session, transformation)
+    return await _view_page(
+        request,
+        session,
+        state,
+        overview.transformation_view,
+        transformation,
+        "_transformation_table.html",
     )
-    return _page(request, session, "_transformation_table.html", {"view": view})
 
 
 @router.get("/tasks/{task}")
 async def task(request: Request, session: UISession, state: State, task: str) -> HTMLResponse:
     """One Task: its DAG's units, failures with tracebacks, result files and results."""
-    view = await in_thread(overview.task_view, state.stores, _visible(session, task))
-    return _page(request, session, "task.html", {"view": view})
+    return await _view_page(request, session, state, overview.task_view, task, "task.html")
 
 
 @router.get("/tasks/{task}/live")
 async def task_live(request: Request, session: UISession, state: State, task: str) -> HTMLResponse:
     """The live part of the task page."""
-    view = await in_thread(overview.task_view, state.stores, _visible(session, task))
-    return _page(request, session, "_task_live.html", {"view": view})
+    return await _view_page(request, session, state, overview.task_view, task, "_task_live.html")
 
 
 @router.post("/tasks/{task}/status")
