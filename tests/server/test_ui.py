@@ -272,6 +272,11 @@ def test_alice_sees_only_her_scope_listed(module_deployment, worlds):
         session.get(f"{ui(module_deployment)}/networks", timeout=30),
         session.get(f"{ui(module_deployment)}/networks?state=", timeout=30),
         session.get(f"{ui(module_deployment)}/services", timeout=30),
+        session.get(
+            f"{ui(module_deployment)}/services/table",
+            headers={"X-Requested-With": "fetch"},
+            timeout=30,
+        ),
     ]
     for page in pages:
         assert page.status_code == 200
