@@ -509,3 +509,36 @@ def test_a_bad_estimate_is_refused_and_changes_nothing(module_deployment, worlds
     assert 400 <= answer.status_code < 500
     assert answer.headers["content-type"].startswith("application/json")
     assert user(module_deployment).get_tasks_status([worlds.alice.held]) == [TaskStatus.RUNNING]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=0", "page=abc", "page=100001", "page=-1", f"q={'x' * 101}"],
+)
+def test_bad_network_page_parameters_are_a_clear_400(module_deployment, worlds, query):
+    session = login(module_deployment)
+    answer = session.get(f"{ui(module_deployment)}/networks/{worlds.alice.network}?{query}")
+    assert answer.status_code == 400
+    assert 'id="error-detail"' in answer.text
+    assert str(worlds.alice.transformation) not in answer.text
+
+
+@pytest.mark.parametrize("state", ["bogus", "active\n", "ACTIVE"])
+def test_a_bad_network_state_filter_is_a_clear_400(module_deployment, worlds, state):
+    session = login(module_deployment)
+    answer = session.get(f"{ui(module_deployment)}/networks", params={"state": state}, timeout=30)
+    assert answer.status_code == 400
+    assert "state" in answer.text
+
+
+def test_an_oversized_login_form_is_refused(module_deployment, worlds):
+    session = requests.Session()
+    form = session.get(f"{ui(module_deployment)}/login", timeout=30)
+    answer = session.post(
+        f"{ui(module_deployment)}/login",
+        data={"identifier": "alice", "key": "k" * 2_000_000, "csrf_token": csrf_of(form)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 413
+    assert SESSION_COOKIE not in session.cookies
