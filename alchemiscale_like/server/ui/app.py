@@ -123,7 +123,11 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
     if _wants_fragment(request):
         return PlainTextResponse(detail, status_code=status)
-    return render(request, "error.html", {"title": title, "detail": detail}, status)
+    context: dict[str, Any] = {"title": title, "detail": detail}
+    session = getattr(request.state, "ui_session", None)
+    if session is not None:
+        context.update(session=session, csrf=session.csrf)
+    return render(request, "error.html", context, status)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

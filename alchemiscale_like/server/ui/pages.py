@@ -51,7 +51,9 @@ _NEXT_PATTERN = re.compile(r"/[A-Za-z0-9/_.~%?=&+-]{0,500}")
 
 
 async def _session(request: Request, state: State) -> Session:
-    return await current_session(request, state)
+    session = await current_session(request, state)
+    request.state.ui_session = session  # an error page still shows who is logged in
+    return session
 
 
 UISession = Annotated[Session, Depends(_session)]

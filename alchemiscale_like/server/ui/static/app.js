@@ -20,7 +20,7 @@ function refresh(element) {
         delete element.dataset.refreshError;
         const stamp = document.getElementById("refreshed");
         if (stamp) {
-          stamp.textContent = "updated " + new Date().toLocaleTimeString();
+          stamp.textContent = "· updated " + new Date().toLocaleTimeString();
         }
       });
     })
