@@ -23,7 +23,11 @@ from alchemiscale_like.models.task import TaskStatus
 from alchemiscale_like.security.identity import IdentityKind
 from alchemiscale_like.security.tokens import create_access_token
 from alchemiscale_like.server.settings import APISettings
-from alchemiscale_like.server.ui.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from alchemiscale_like.server.ui.session import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_ID_COOKIE,
+)
 from alchemiscale_like.server.user_api import create_user_app
 from tests.server.conftest import KEYS, OTHER_SCOPE, SECRET, Deployment
 from tests.server.helpers import (
@@ -125,9 +129,11 @@ def test_login_sets_an_httponly_samesite_session_cookie(module_deployment, world
     assert answer.headers["location"] == "/ui/services"
     cookies = set_cookie_headers(answer)
     (session_cookie,) = [c for c in cookies if c.startswith(f"{SESSION_COOKIE}=")]
-    for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui"):
-        assert attribute.lower() in session_cookie.lower()
-    assert "secure" not in session_cookie.lower()  # plain HTTP here; Secure over HTTPS
+    (id_cookie,) = [c for c in cookies if c.startswith(f"{SESSION_ID_COOKIE}=")]
+    for cookie in (session_cookie, id_cookie):
+        for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui"):
+            assert attribute.lower() in cookie.lower()
+        assert "secure" not in cookie.lower()  # plain HTTP here; Secure over HTTPS
     page = session.get(f"{ui(module_deployment)}/networks", timeout=30)
     assert page.status_code == 200
     assert str(worlds.alice.network) in page.text
@@ -206,10 +212,25 @@ def test_pages_without_a_session_go_to_login_and_fragments_answer_401(module_dep
     assert str(worlds.alice.network) not in fragment.text
 
 
-def _cookie_session(deployment: Deployment, token: str) -> requests.Session:
+def _cookie_session(token: str, session_id: str | None = "s" * 43) -> requests.Session:
+    """A browser holding ``token`` as its session (and a well-formed session id)."""
     session = requests.Session()
-    session.cookies.set(SESSION_COOKIE, token, path="/ui")
+    # The domain the server's own Set-Cookie gets, so that a renewal replaces this cookie.
+    session.cookies.set(SESSION_COOKIE, token, domain="127.0.0.1", path="/ui")
+    if session_id is not None:
+        session.cookies.set(SESSION_ID_COOKIE, session_id, domain="127.0.0.1", path="/ui")
     return session
+
+
+def _alices_token(issued_ago: float = 0.0, lifetime: int = 1800) -> str:
+    return create_access_token(
+        IdentityKind.USER,
+        "alice",
+        ["org-campaign-project"],
+        secret=SECRET,
+        lifetime_seconds=lifetime,
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=issued_ago),
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,10 +263,43 @@ def _cookie_session(deployment: Deployment, token: str) -> requests.Session:
     ids=["garbage", "expired", "forged", "compute-kind"],
 )
 def test_a_bad_session_cookie_is_sent_to_login(module_deployment, worlds, token):
-    session = _cookie_session(module_deployment, token)
+    session = _cookie_session(token)
     answer = session.get(f"{ui(module_deployment)}/networks", allow_redirects=False, timeout=30)
     assert answer.status_code == 303
     assert "/ui/login" in answer.headers["location"]
+
+
+def test_a_good_token_without_its_session_id_is_sent_to_login(module_deployment, worlds):
+    url = f"{ui(module_deployment)}/networks"
+    assert _cookie_session(_alices_token()).get(url, timeout=30).status_code == 200
+    for session_id in (None, "short", "s" * 42 + "!", "s" * 44):
+        answer = _cookie_session(_alices_token(), session_id).get(
+            url, allow_redirects=False, timeout=30
+        )
+        assert answer.status_code == 303, session_id
+
+
+def test_a_renewed_session_keeps_its_forms_valid(module_deployment, worlds):
+    base = ui(module_deployment)
+    alice = user(module_deployment)
+    (task,) = alice.create_tasks(worlds.alice.transformation)
+    session = _cookie_session(_alices_token(issued_ago=1000))  # past half of 1800 s
+    old_token = session.cookies[SESSION_COOKIE]
+    page = session.get(f"{base}/tasks/{task}", timeout=30)
+    renewed = [c for c in set_cookie_headers(page) if c.startswith(f"{SESSION_COOKIE}=")]
+    assert len(renewed) == 1
+    assert session.cookies[SESSION_COOKIE] != old_token
+    # A fragment refresh after the renewal renews nothing more and keeps the CSRF token.
+    live = session.get(f"{base}/tasks/{task}/live", headers={"X-Requested-With": "fetch"})
+    assert not [c for c in set_cookie_headers(live) if c.startswith(f"{SESSION_COOKIE}=")]
+    answer = session.post(
+        f"{base}/tasks/{task}/status",
+        data={"status": "invalid", "csrf_token": csrf_of(page)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 303
+    assert alice.get_tasks_status([task]) == [TaskStatus.INVALID]
 
 
 def test_the_json_api_does_not_take_the_session_cookie(module_deployment, worlds):
@@ -417,7 +471,7 @@ def test_writes_need_the_sessions_csrf_token(module_deployment, worlds):
     alice = user(module_deployment)
     (task,) = alice.create_tasks(worlds.alice.transformation)
     url = f"{base}/tasks/{task}/status"
-    other = login(module_deployment, "bob")  # another session: another CSRF token
+    other = login(module_deployment)  # another login of alice: another CSRF token
     foreign = csrf_of(other.get(f"{base}/networks", timeout=30))
     for data in (
         {"status": "invalid"},

@@ -33,8 +33,10 @@ from alchemiscale_like.server.ui.session import (
     current_session,
     issue_token,
     new_login_csrf,
+    new_session_id,
     set_login_csrf_cookie,
     set_session_cookie,
+    set_session_id_cookie,
 )
 from alchemiscale_like.services import overview
 from alchemiscale_like.services.files import open_recorded_file
@@ -132,9 +134,9 @@ async def login(
     except AuthenticationFailed:
         return _login_form(request, next_url, "Unknown identity or wrong key.", 401)
     response = RedirectResponse(_safe_next(request, next_url), status_code=303)
-    set_session_cookie(
-        response, request, state, issue_token(state, identity.identifier, identity.scopes)
-    )
+    token = issue_token(state, identity.identifier, identity.scopes)
+    set_session_cookie(response, request, state, token)
+    set_session_id_cookie(response, request, new_session_id())
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=base_path(request) or "/")
     return response
 

@@ -8,9 +8,11 @@ renewed on the next page, so an active user stays logged in.
 
 Every write (a form POST) carries a CSRF token:
 
-- after login, an HMAC of the session token (nothing to store; it changes with
-  every renewal and is useless without the cookie);
-- for the login form itself, a random value that must match a second HttpOnly
+- after login, an HMAC of the identity and a random session id that login puts in a
+  second HttpOnly cookie (nothing to store server-side; it survives the token's
+  renewals, so a page's forms stay valid while its tables refresh, and it differs
+  between two logins of one identity);
+- for the login form itself, a random value that must match a third HttpOnly
   cookie set with the form (double submit).
 """
 
@@ -32,8 +34,9 @@ from alchemiscale_like.security.tokens import create_access_token
 from alchemiscale_like.server.auth import AppState, Identity, verified_identity
 
 SESSION_COOKIE = "alchemiscale_like_session"
+SESSION_ID_COOKIE = "alchemiscale_like_session_id"
 LOGIN_CSRF_COOKIE = "alchemiscale_like_login_csrf"
-#: The shape of every CSRF token this module issues.
+#: The shape of every CSRF token and session id this module issues.
 CSRF_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -47,7 +50,7 @@ class CSRFRejected(Forbidden):
 
 @dataclass(frozen=True)
 class Session:
-    """A logged-in dashboard user: the identity, its token and that token's CSRF value."""
+    """A logged-in dashboard user: the identity, its token and the session's CSRF value."""
 
     identity: Identity
     token: str
@@ -60,11 +63,17 @@ def base_path(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def csrf_for(state: AppState, token: str) -> str:
-    """The CSRF token that belongs to session ``token``."""
+def csrf_for(state: AppState, identifier: str, session_id: str) -> str:
+    """The CSRF token of ``identifier``'s session ``session_id``."""
     key = state.tokens.secret_key.get_secret_value().encode()
-    digest = hmac.new(key, b"ui-csrf\x00" + token.encode(), hashlib.sha256).digest()
+    message = b"ui-csrf\x00" + identifier.encode() + b"\x00" + session_id.encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def new_session_id() -> str:
+    """A fresh random session id (one per login)."""
+    return secrets.token_urlsafe(32)
 
 
 def _check_submitted(expected: str | None, submitted: str | None) -> None:
@@ -111,7 +120,8 @@ async def current_session(request: Request, state: AppState) -> Session:
             was disabled or removed.
     """
     token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    session_id = request.cookies.get(SESSION_ID_COOKIE)
+    if not token or not session_id or CSRF_PATTERN.fullmatch(session_id) is None:
         raise LoginRequired("please log in")
     try:
         identity = await verified_identity(state, token)
@@ -122,7 +132,8 @@ async def current_session(request: Request, state: AppState) -> Session:
     if time.time() > claims.iat + (claims.exp - claims.iat) / 2:
         renewed = issue_token(state, identity.identifier, identity.claims.scopes)
         token = renewed
-    return Session(identity=identity, token=token, csrf=csrf_for(state, token), renewed=renewed)
+    csrf = csrf_for(state, identity.identifier, session_id)
+    return Session(identity=identity, token=token, csrf=csrf, renewed=renewed)
 
 
 def issue_token(state: AppState, identifier: str, scopes: tuple[str, ...] | list[str]) -> str:
@@ -153,6 +164,19 @@ def set_session_cookie(response: Response, request: Request, state: AppState, to
     )
 
 
+def set_session_id_cookie(response: Response, request: Request, session_id: str) -> None:
+    """Put the login's session id in its HttpOnly, SameSite=Strict cookie (until the
+    browser closes: the session token's expiry decides how long the session lasts)."""
+    response.set_cookie(
+        SESSION_ID_COOKIE,
+        session_id,
+        path=base_path(request) or "/",
+        secure=_secure(request),
+        httponly=True,
+        samesite="strict",
+    )
+
+
 def set_login_csrf_cookie(response: Response, request: Request, value: str) -> None:
     """Put the login form's CSRF value in its own HttpOnly, SameSite=Strict cookie."""
     response.set_cookie(
@@ -167,8 +191,8 @@ def set_login_csrf_cookie(response: Response, request: Request, value: str) -> N
 
 
 def clear_cookies(response: Response, request: Request) -> None:
-    """Log out: delete both cookies."""
-    for name in (SESSION_COOKIE, LOGIN_CSRF_COOKIE):
+    """Log out: delete every cookie of the dashboard."""
+    for name in (SESSION_COOKIE, SESSION_ID_COOKIE, LOGIN_CSRF_COOKIE):
         response.delete_cookie(
             name,
             path=base_path(request) or "/",
