@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[int, list[str]]] = {
     "api": (1900, ["--quick"]),
     "compute": (1900, ["--quick"]),
     "load": (1300, ["--quick"]),
+    "dashboard": (1900, ["--quick"]),
 }
 #: How long a benchmark may take to stop its servers after SIGINT before it is killed.
 STOP_GRACE = 60
