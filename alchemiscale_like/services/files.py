@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.verify import summarize_unit_result, verify_keyed_chain
 from alchemiscale_like.services.stores import Stores
 from alchemiscale_like.storage.objectstore.models import ObjectInfo
+from alchemiscale_like.storage.statestore.records import ProtocolUnitResultRef
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,16 @@ class TaskFile:
     ok: bool
 
 
-def list_task_files(stores: Stores, task: ScopedKey) -> list[TaskFile]:
-    """Every recorded result file of every recorded unit attempt of the Task."""
+def list_task_files(
+    stores: Stores, task: ScopedKey, refs: Sequence[ProtocolUnitResultRef] | None = None
+) -> list[TaskFile]:
+    """Every recorded result file of every recorded unit attempt of the Task (``refs``:
+    its unit results, when the caller has read them already)."""
+    if refs is None:
+        refs = stores.statestore.get_unit_results(task)
     return [
         TaskFile(file=f, unit_key=u.unit_key, attempt=u.attempt, ok=u.ok)
-        for u in stores.statestore.get_unit_results(task)
+        for u in refs
         for f in u.files
     ]
 
@@ -102,13 +108,18 @@ class UnitFailure:
     traceback: str
 
 
-def task_failures(stores: Stores, task: ScopedKey) -> list[UnitFailure]:
-    """Every recorded failed unit attempt of the Task, read from the stored results."""
+def task_failures(
+    stores: Stores, task: ScopedKey, refs: Sequence[ProtocolUnitResultRef] | None = None
+) -> list[UnitFailure]:
+    """Every recorded failed unit attempt of the Task, read from the stored results
+    (only the failures' own: ``refs`` are its unit results, if already read)."""
+    if refs is None:
+        refs = stores.statestore.get_unit_results(task)
     failures = []
-    for ref, chain in unit_results(stores, task, ok_only=False):
+    for ref in refs:
         if ref.ok:
             continue
-        entries = verify_keyed_chain(chain)
+        entries = verify_keyed_chain(stores.objectstore.get_task_json(task, ref.relpath))
         summary = summarize_unit_result(entries)
         raw = entries[-1].keyed_dict.get("exception")
         exception = (

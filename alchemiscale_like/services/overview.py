@@ -246,8 +246,8 @@ def task_view(stores: Stores, task: ScopedKey) -> TaskView:
         record=record,
         claimant=stores.statestore.get_task_claimant(task),
         units=_unit_views(stores, task, record, refs),
-        failures=task_failures(stores, task),
-        files=list_task_files(stores, task),
+        failures=task_failures(stores, task, refs),
+        files=list_task_files(stores, task, refs),
         results=stores.statestore.get_task_results(task),
     )
 

@@ -62,6 +62,9 @@ def test_network_summaries_count_statuses_and_units(statestore):
     statestore.add_unit_result(running, world.service, unit_ref("U2", ok=False))
     statestore.add_unit_result(running, world.service, unit_ref("U2", attempt=2))
     statestore.add_unit_result(running, world.service, unit_ref("U3", ok=False))
+    # Neither a repeated upload nor a second success of one unit counts twice.
+    statestore.add_unit_result(running, world.service, unit_ref("U1"))
+    statestore.add_unit_result(running, world.service, unit_ref("U2", attempt=3))
     world.put_in_status(TaskStatus.ERROR)  # on the second transformation
     summaries = statestore.get_network_summaries(world.network)
     names = {s.scoped_key: s.name for s in summaries}
@@ -97,6 +100,7 @@ def test_transformation_task_summaries(statestore):
     by_key = {s.record.scoped_key: s for s in summaries}
     assert (by_key[running].done, by_key[running].total) == (1, 4)
     assert by_key[running].claimant == world.service
+    assert statestore.get_task_progress(running).done == by_key[running].done
     assert by_key[running].record == statestore.get_task(running)
     (other,) = set(world.tasks) - {running}
     assert (by_key[other].done, by_key[other].total, by_key[other].claimant) == (0, 0, None)

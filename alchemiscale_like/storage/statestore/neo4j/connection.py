@@ -49,6 +49,7 @@ _INDEXES = [
     ("network_state", "AlchemicalNetwork", "n.state"),
     ("transformation_scope", "Transformation", "n.org, n.campaign, n.project"),
     ("csr_heartbeat", "ComputeServiceRegistration", "n.heartbeat"),
+    ("dagref_transformation", "ProtocolDAGRef", "n.transformation"),
 ]
 
 #: Constraints and indexes; each statement is idempotent. Schema statements take

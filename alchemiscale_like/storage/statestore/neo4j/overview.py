@@ -17,23 +17,21 @@ from alchemiscale_like.storage.statestore.records import (
 )
 
 # Status counts per transformation come from one pass over the network's Tasks (the
-# Task(status) property read is the cost, as in get_network_status); unit progress
-# only visits Tasks that have a DAG.
+# Task(status) property read is the cost, as in get_network_status). Unit progress is
+# read from the DAG references' own counts (n_done is kept by ADD_UNIT_RESULT), found
+# by the transformation index: no walk from every Task to look for a DAG. Only Tasks
+# perform a Transformation, so ``t`` needs no label check.
 NETWORK_SUMMARIES = """
 MATCH (n:AlchemicalNetwork {scoped_key: $sk})
 OPTIONAL MATCH (n)-[:CONTAINS]->(tf:Transformation)
 CALL (tf) {
-  OPTIONAL MATCH (tf)<-[:PERFORMS]-(t:Task)
-  WITH t.status AS status, count(t) AS n WHERE n > 0
-  RETURN collect([status, n]) AS counts
+  OPTIONAL MATCH (tf)<-[:PERFORMS]-(t)
+  WITH t.status AS status, count(t) AS n
+  RETURN collect(CASE WHEN n > 0 THEN [status, n] END) AS counts
 }
 CALL (tf) {
-  OPTIONAL MATCH (tf)<-[:PERFORMS]-(:Task)-[:HAS_DAG]->(d:ProtocolDAGRef)
-  CALL (d) {
-    OPTIONAL MATCH (d)-[:HAS_UNIT_RESULT]->(u:ProtocolUnitResultRef) WHERE u.ok
-    RETURN count(DISTINCT u.unit_key) AS done
-  }
-  RETURN coalesce(sum(d.n_units), 0) AS total, sum(done) AS done
+  OPTIONAL MATCH (d:ProtocolDAGRef {transformation: tf.scoped_key})
+  RETURN coalesce(sum(d.n_units), 0) AS total, coalesce(sum(d.n_done), 0) AS done
 }
 RETURN n.scoped_key AS found, tf.scoped_key AS sk, tf.name AS name, tf.protocol AS protocol,
        counts, done, total
@@ -46,13 +44,9 @@ OPTIONAL MATCH (tf)<-[:PERFORMS]-(t:Task)
 OPTIONAL MATCH (t)-[:EXTENDS]->(prev:Task)
 OPTIONAL MATCH (c:ComputeServiceRegistration)-[:CLAIMS]->(t)
 OPTIONAL MATCH (t)-[:HAS_DAG]->(d:ProtocolDAGRef)
-CALL (d) {
-  OPTIONAL MATCH (d)-[:HAS_UNIT_RESULT]->(u:ProtocolUnitResultRef) WHERE u.ok
-  RETURN count(DISTINCT u.unit_key) AS done
-}
 RETURN tf.scoped_key AS found, t {.*} AS task, tf.scoped_key AS transformation,
        prev.scoped_key AS extends, c.identifier AS claimant, coalesce(d.n_units, 0) AS total,
-       done
+       coalesce(d.n_done, 0) AS done
 ORDER BY t.created DESC, t.scoped_key
 """
 

@@ -44,9 +44,10 @@ RETURN t.status AS status, t.attempts AS claim, c IS NOT NULL AS holds, d {.*} A
 
 CREATE_DAG = fixed_plan(
     """
-MATCH (t:Task {scoped_key: $task})
+MATCH (t:Task {scoped_key: $task})-[:PERFORMS]->(tf:Transformation)
 CREATE (t)-[:HAS_DAG]->(d:ProtocolDAGRef {task: $task, key: $key, relpath: $relpath,
-                                          n_units: $n_units})
+                                          n_units: $n_units, transformation: tf.scoped_key,
+                                          n_done: 0})
 """
 )
 
@@ -77,9 +78,15 @@ MERGE (u:ProtocolUnitResultRef {uid: $uid})
                 u.service = $service, u.started = $started, u.finished = $finished,
                 u._fresh = true
 MERGE (d)-[:HAS_UNIT_RESULT]->(u)
-WITH u, u._fresh AS fresh
+WITH d, u, u._fresh AS fresh
 REMOVE u._fresh
-WITH u, fresh WHERE fresh
+WITH d, u, fresh WHERE fresh
+// n_done counts the units with a successful result (see overview.py): a unit's first
+// successful attempt adds one, a repeated upload (not fresh) or a second success none.
+SET d.n_done = d.n_done + CASE WHEN $ok AND NOT EXISTS {
+      MATCH (d)-[:HAS_UNIT_RESULT]->(o:ProtocolUnitResultRef {unit_key: $unit_key})
+      WHERE o.ok AND o <> u } THEN 1 ELSE 0 END
+WITH u
 UNWIND $files AS f
 CREATE (u)-[:HAS_FILE]->(:ResultFileRef {name: f.name, size: f.size, sha256: f.sha256,
                                          location: f.location})

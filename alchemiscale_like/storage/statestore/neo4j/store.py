@@ -30,6 +30,19 @@ DROP_BATCH = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 RO
 INDEX_ONLINE_TIMEOUT_SECONDS = 300
 AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 
+# DAG references made before they carried their transformation and count of
+# successful units (what the dashboard's aggregates read) get both: idempotent,
+# and a no-op once every reference has them.
+BACKFILL_DAG_REFS = """
+MATCH (d:ProtocolDAGRef) WHERE d.transformation IS NULL OR d.n_done IS NULL
+CALL (d) {
+  MATCH (:Task {scoped_key: d.task})-[:PERFORMS]->(tf:Transformation)
+  OPTIONAL MATCH (d)-[:HAS_UNIT_RESULT]->(u:ProtocolUnitResultRef) WHERE u.ok
+  WITH d, tf, count(DISTINCT u.unit_key) AS done
+  SET d.transformation = tf.scoped_key, d.n_done = done
+} IN TRANSACTIONS OF 1000 ROWS
+"""
+
 
 class Neo4jStateStore(
     Neo4jNetworks,
@@ -95,6 +108,7 @@ class Neo4jStateStore(
                 f"the indexes of the Neo4j at {self._db.url} are not online after "
                 f"{INDEX_ONLINE_TIMEOUT_SECONDS} s: {exc.message}"
             ) from exc
+        self._db.run_autocommit(BACKFILL_DAG_REFS)
         log.info("event=statestore_initialized backend=neo4j url=%s", self._db.url)
 
     def check(self) -> None:
