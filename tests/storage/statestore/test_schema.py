@@ -44,7 +44,7 @@ def test_a_database_missing_one_index_is_not_initialized(
     statestore.check()
 
 
-def test_initialize_backfills_dag_refs_made_before_their_counts(
+def test_initialize_backfills_tasks_and_dag_refs_made_before_their_index_keys(
     neo4j_statestore, neo4j_clean_driver, neo4j_driver
 ):
     # DAG references made by an earlier release have neither the transformation the
@@ -57,10 +57,18 @@ def test_initialize_backfills_dag_refs_made_before_their_counts(
         statestore.add_unit_result(task, world.service, ref)
     expected = statestore.get_network_summaries(world.network)
     assert sum(s.units_done for s in expected) == 2
+    status = statestore.get_network_status(world.network)
+    one = statestore.get_transformation_status(world.transformations[0])
+    assert status == one == {"running": 1}
     with neo4j_driver.session() as session:
         session.run("MATCH (d:ProtocolDAGRef) REMOVE d.transformation, d.n_done").consume()
+        session.run("MATCH (t:Task) REMOVE t.transformation").consume()
+    # Without them the counts are read through the indexes and find nothing.
+    assert statestore.get_network_status(world.network) == {}
     assert sum(s.units_done for s in statestore.get_network_summaries(world.network)) == 0
     statestore.initialize()
     assert statestore.get_network_summaries(world.network) == expected
+    assert statestore.get_network_status(world.network) == status
+    assert statestore.get_transformation_status(world.transformations[0]) == one
     summaries = statestore.get_transformation_task_summaries(world.transformations[0])
     assert [(s.done, s.total) for s in summaries] == [(2, 3)]

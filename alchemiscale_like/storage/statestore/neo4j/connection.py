@@ -50,6 +50,7 @@ _INDEXES = [
     ("transformation_scope", "Transformation", "n.org, n.campaign, n.project"),
     ("csr_heartbeat", "ComputeServiceRegistration", "n.heartbeat"),
     ("dagref_transformation", "ProtocolDAGRef", "n.transformation"),
+    ("task_transformation_status", "Task", "n.transformation, n.status"),
 ]
 
 #: Constraints and indexes; each statement is idempotent. Schema statements take

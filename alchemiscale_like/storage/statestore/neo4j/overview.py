@@ -16,16 +16,16 @@ from alchemiscale_like.storage.statestore.records import (
     TransformationSummary,
 )
 
-# Status counts per transformation come from one pass over the network's Tasks (the
-# Task(status) property read is the cost, as in get_network_status). Unit progress is
-# read from the DAG references' own counts (n_done is kept by ADD_UNIT_RESULT), found
-# by the transformation index: no walk from every Task to look for a DAG. Only Tasks
-# perform a Transformation, so ``t`` needs no label check.
+# Status counts per transformation come from the (transformation, status) index, as in
+# get_network_status (no task's properties are read); unit progress from the DAG
+# references' own counts (n_done is kept by ADD_UNIT_RESULT), found by their
+# transformation index: no walk from every Task to look for a DAG.
 NETWORK_SUMMARIES = """
 MATCH (n:AlchemicalNetwork {scoped_key: $sk})
 OPTIONAL MATCH (n)-[:CONTAINS]->(tf:Transformation)
 CALL (tf) {
-  OPTIONAL MATCH (tf)<-[:PERFORMS]-(t)
+  OPTIONAL MATCH (t:Task) USING INDEX t:Task(transformation, status)
+  WHERE t.transformation = tf.scoped_key AND t.status IS NOT NULL
   WITH t.status AS status, count(t) AS n
   RETURN collect(CASE WHEN n > 0 THEN [status, n] END) AS counts
 }

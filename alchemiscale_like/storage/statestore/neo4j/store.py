@@ -30,9 +30,17 @@ DROP_BATCH = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 RO
 INDEX_ONLINE_TIMEOUT_SECONDS = 300
 AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 
-# DAG references made before they carried their transformation and count of
-# successful units (what the dashboard's aggregates read) get both: idempotent,
-# and a no-op once every reference has them.
+# Tasks and DAG references made before they carried their transformation (and the
+# references their count of successful units), which the status counts and the
+# dashboard's aggregates read through indexes, get them: idempotent, and a no-op
+# once every node has them.
+BACKFILL_TASKS = """
+MATCH (t:Task) WHERE t.transformation IS NULL
+CALL (t) {
+  MATCH (t)-[:PERFORMS]->(tf:Transformation)
+  SET t.transformation = tf.scoped_key
+} IN TRANSACTIONS OF 10000 ROWS
+"""
 BACKFILL_DAG_REFS = """
 MATCH (d:ProtocolDAGRef) WHERE d.transformation IS NULL OR d.n_done IS NULL
 CALL (d) {
@@ -108,6 +116,7 @@ class Neo4jStateStore(
                 f"the indexes of the Neo4j at {self._db.url} are not online after "
                 f"{INDEX_ONLINE_TIMEOUT_SECONDS} s: {exc.message}"
             ) from exc
+        self._db.run_autocommit(BACKFILL_TASKS)
         self._db.run_autocommit(BACKFILL_DAG_REFS)
         log.info("event=statestore_initialized backend=neo4j url=%s", self._db.url)
 
