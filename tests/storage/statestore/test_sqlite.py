@@ -177,6 +177,8 @@ def test_initialize_upgrades_a_database_made_before_the_added_columns(tmp_path: 
         )
     conn.close()
     store = SQLiteStateStore(path)
+    with pytest.raises(StoreUnavailable, match="not initialized"):
+        store.check()
     store.initialize()
     store.initialize()  # idempotent: nothing is added twice
     try:
@@ -188,3 +190,14 @@ def test_initialize_upgrades_a_database_made_before_the_added_columns(tmp_path: 
         assert store.get_computeservice(world.service).claims_total == 1
     finally:
         store.close()
+
+
+def test_a_database_missing_an_added_column_is_not_initialized(store: SQLiteStateStore) -> None:
+    store.check()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("ALTER TABLE dag_results DROP COLUMN units")
+    conn.close()
+    with pytest.raises(StoreUnavailable, match=r"missing dag_results\.units"):
+        store.check()
+    store.initialize()
+    store.check()

@@ -96,6 +96,12 @@ class SQLiteStateStore(
             )
         rows = self._db.query("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index')")
         missing = sorted((set(TABLES) | set(INDEXES)) - {r["name"] for r in rows})
+        for table, columns in ADDED_COLUMNS.items():
+            if table in missing:
+                continue
+            # Table names come from the fixed schema, never from input.
+            present = {r["name"] for r in self._db.query(f"PRAGMA table_info({table})")}
+            missing += [f"{table}.{column}" for column in columns if column not in present]
         if missing:
             raise StoreUnavailable(
                 f"the SQLite database {self.path} is not initialized (missing "
