@@ -42,6 +42,9 @@ from tests.server.helpers import (
     user,
 )
 
+# One worker seeds the shared worlds once (module_deployment), not each worker its own.
+pytestmark = pytest.mark.xdist_group("ui_http")
+
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]{43})"')
 
 

@@ -11,10 +11,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 
 from tests.ui.browser_fixtures import save_screenshot, wait_for_download, wait_until
+
+# The browser tests share one worker, so one Chromium starts for all of them.
+pytestmark = pytest.mark.xdist_group("browser")
 
 PAYLOAD = bytes(range(256)) * 64
 PAGE = """<!doctype html>

@@ -45,6 +45,9 @@ from tests.server.conftest import KEYS, OTHER_SCOPE, SCOPE, Deployment
 from tests.server.helpers import file_network, user
 from tests.ui.browser_fixtures import save_screenshot, wait_for_download, wait_until
 
+# The browser tests share one worker, so one Chromium starts for all of them.
+pytestmark = pytest.mark.xdist_group("browser")
+
 SERVICE_ID = "worker~dashboard"
 SLEEP_UNITS = 6
 #: Seconds the whole Sleep Task may take to be claimed and run (it needs about 6).
