@@ -16,44 +16,21 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alchemiscale_like import __version__, errors
 from alchemiscale_like.server.auth import AppState
 from alchemiscale_like.server.errors import status_code_of
-from alchemiscale_like.server.ui import charts, formatting
+from alchemiscale_like.server.ui import pages
+from alchemiscale_like.server.ui.rendering import render
 from alchemiscale_like.server.ui.session import LoginRequired, base_path
-from alchemiscale_like.services.overview import StatusCounts
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-
-
-def _counts(status: StatusCounts | dict[str, int]) -> StatusCounts:
-    return status if isinstance(status, StatusCounts) else StatusCounts(status)
-
-
-# The SVG helpers escape every text they draw, so their output is marked safe.
-TEMPLATES.env.globals.update(
-    status_bar=lambda status: Markup(charts.status_bar(_counts(status))),  # noqa: S704
-    progress_bar=lambda done, total: Markup(charts.progress_bar(done, total)),  # noqa: S704
-    status_colours=charts.STATUS_COLOURS,
-    version=__version__,
-)
-TEMPLATES.env.filters.update(
-    age=formatting.age,
-    when=formatting.when,
-    short=formatting.short_key,
-    size=formatting.human_size,
-    seconds=formatting.seconds,
-)
 
 #: Headers on every dashboard answer: nothing from elsewhere, no framing, no sniffing.
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -97,14 +74,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def render(
-    request: Request, template: str, context: dict[str, Any], status_code: int = 200
-) -> HTMLResponse:
-    """A page or fragment from ``template`` with the common context."""
-    full = {"base": base_path(request), **context}
-    return TEMPLATES.TemplateResponse(request, template, full, status_code=status_code)
 
 
 def _wants_fragment(request: Request) -> bool:
@@ -162,8 +131,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_ui_app(state: AppState) -> FastAPI:
     """The dashboard on the user API's state (mount it under ``/ui``)."""
-    from alchemiscale_like.server.ui import pages  # the routes need render() from here
-
     app = FastAPI(
         title="alchemiscale-like dashboard",
         version=__version__,

@@ -21,8 +21,8 @@ from alchemiscale_like.models.scope import ScopedKey
 from alchemiscale_like.models.task import parse_status
 from alchemiscale_like.server.auth import AppState, State
 from alchemiscale_like.server.routes.common import in_thread, scoped_key
-from alchemiscale_like.server.ui.app import render
 from alchemiscale_like.server.ui.charts import estimate_chart
+from alchemiscale_like.server.ui.rendering import render
 from alchemiscale_like.server.ui.session import (
     LOGIN_CSRF_COOKIE,
     Session,
