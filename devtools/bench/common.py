@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -15,6 +17,19 @@ import psutil
 def log(message: str) -> None:
     """Progress on stderr (stdout is the JSON report)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def machine(load_before: tuple[float, float, float], **extra: Any) -> dict[str, Any]:
+    """A report's ``machine`` part: cores, platform, Python, ``extra`` and the load around
+    the run (on two cores shared with other work, check it before reading any figure)."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **extra,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def fill_size_defaults(

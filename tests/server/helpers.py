@@ -145,10 +145,10 @@ def snapshot(
 # -- a small world: a network, a finished task, a held task, a waiting task ---------------------
 
 
-def file_network(name: str = "files") -> AlchemicalNetwork:
-    """One cheap Transformation (FileProtocol: a producer of one small file and a consumer)."""
+def small_systems(name: str, count: int) -> list[ChemicalSystem]:
+    """``count`` distinct small ChemicalSystems (a ligand in solvent), named ``{name}-{i}``."""
     solvent = SolventComponent()
-    systems = [
+    return [
         ChemicalSystem(
             name=f"{name}-{i}",
             components={
@@ -156,8 +156,13 @@ def file_network(name: str = "files") -> AlchemicalNetwork:
                 "solvent": solvent,
             },
         )
-        for i in range(2)
+        for i in range(count)
     ]
+
+
+def file_network(name: str = "files") -> AlchemicalNetwork:
+    """One cheap Transformation (FileProtocol: a producer of one small file and a consumer)."""
+    systems = small_systems(name, 2)
     protocol = FileProtocol(settings=FileSettings(n_producers=1, n_files=1, file_size=64))
     edge = Transformation(
         stateA=systems[0], stateB=systems[1], protocol=protocol, name=f"{name}-edge"

@@ -28,10 +28,7 @@ from alchemiscale_like.compute.settings import ComputeServiceSettings
 from alchemiscale_like.errors import NotFound
 from alchemiscale_like.models import (
     AlchemicalNetwork,
-    ChemicalSystem,
     ScopedKey,
-    SmallMoleculeComponent,
-    SolventComponent,
     Transformation,
 )
 from alchemiscale_like.protocols.testing import (
@@ -42,7 +39,7 @@ from alchemiscale_like.protocols.testing import (
 )
 from alchemiscale_like.server.ui.session import SESSION_COOKIE
 from tests.server.conftest import KEYS, OTHER_SCOPE, SCOPE, Deployment
-from tests.server.helpers import file_network, user
+from tests.server.helpers import file_network, small_systems, user
 from tests.ui.browser_fixtures import save_screenshot, wait_for_download, wait_until
 
 # The browser tests share one worker, so one Chromium starts for all of them.
@@ -85,17 +82,7 @@ class Rival:
 
 def _campaign_network(name: str) -> tuple[AlchemicalNetwork, Transformation, Transformation]:
     """A network of a FileProtocol edge and a SleepProtocol chain, and the two edges."""
-    solvent = SolventComponent()
-    systems = [
-        ChemicalSystem(
-            name=f"{name}-{i}",
-            components={
-                "ligand": SmallMoleculeComponent(name=f"lig{i}", smiles="C" * (i + 1)),
-                "solvent": solvent,
-            },
-        )
-        for i in range(3)
-    ]
+    systems = small_systems(name, 3)
     files = Transformation(
         stateA=systems[0],
         stateB=systems[1],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from typing import Any
 
 from devtools.bench.api.measurement import Measurement
+from devtools.bench.common import machine
 
 
 def log(message: str) -> None:
@@ -26,14 +25,7 @@ def build_report(
     """The JSON report of a finished run; ``started`` is its ``time.monotonic()`` start."""
     return {
         "benchmark": "api",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            # Two cores shared with other work: check these before reading any figure.
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(load_before),
         "sizes": sizes,
         "servers": servers,
         "measurements": {name: m.to_json() for name, m in results.items()},

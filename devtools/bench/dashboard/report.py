@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from typing import Any
 
 from devtools.bench.api.measurement import Measurement
+from devtools.bench.common import machine
 
 
 def build_report(
@@ -22,14 +21,7 @@ def build_report(
     """The report of a finished run; ``started`` is its ``time.monotonic()`` start."""
     return {
         "benchmark": "dashboard",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            # Two cores shared with other work: check these before reading any figure.
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(load_before),
         "sizes": sizes,
         "servers": servers,
         "fill": fill,

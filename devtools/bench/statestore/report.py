@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import sqlite3
 import time
 from typing import Any
 
 import neo4j
 
+from devtools.bench.common import machine
 from devtools.bench.statestore.bench import Bench, Sizes
 
 
@@ -50,15 +49,9 @@ def build_report(
 ) -> dict[str, Any]:
     """The JSON report of a finished run; ``started`` is its ``time.monotonic()`` start."""
     return {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "neo4j_driver": neo4j.__version__,
-            "sqlite": sqlite3.sqlite_version,
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(
+            load_before, neo4j_driver=neo4j.__version__, sqlite=sqlite3.sqlite_version
+        ),
         "sizes": sizes.to_json(),
         "side_by_side": side_by_side(backends),
         "targets_missed": [
