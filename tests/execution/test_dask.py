@@ -72,8 +72,13 @@ def test_own_local_cluster_gives_the_inprocess_results_and_is_closed(tmp_path):
     listening = set()
 
     def look_at_sockets(result, files):
-        # Runs in this process while the cluster is up.
-        for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        # Runs in this process while the cluster is up. Only the cluster's own processes
+        # (and this one) count: servers other tests of this worker left running (a
+        # browser's driver listens on localhost, ::1 included) are not the cluster's.
+        started = [
+            p for p in psutil.Process().children(recursive=True) if p.pid not in children_before
+        ]
+        for process in [psutil.Process(), *started]:
             for conn in process.net_connections(kind="inet"):
                 if conn.status == psutil.CONN_LISTEN:
                     listening.add(conn.laddr.ip)
@@ -89,7 +94,7 @@ def test_own_local_cluster_gives_the_inprocess_results_and_is_closed(tmp_path):
     assert {k: r.outputs for k, r in serial.unit_to_result().items()} == {
         k: r.outputs for k, r in on_dask.unit_to_result().items()
     }
-    # Java test servers in this process tree report IPv4-mapped loopback (::ffff:127.0.0.1).
+    # A Java server in this process tree would report IPv4-mapped loopback (::ffff:127.0.0.1).
     assert listening
     assert all(_is_loopback(ip) for ip in listening), listening
     # The LocalCluster's worker processes are gone with it. (multiprocessing's resource
