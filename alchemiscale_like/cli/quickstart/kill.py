@@ -200,7 +200,12 @@ def resume_report(
         raise QuickstartError(f"{survivor.name} never claimed task {kill.task}")
     units = _final_units(client, task)
     reused = tuple(u for u in units if u.key not in started)
-    not_uploaded = [u.name for u in reused if u.key not in kill.uploaded]
+    # A unit in flight at the kill may have been recorded by the server before the
+    # victim could log its upload (the SIGKILL fell in between): reusing it is right,
+    # since a successful result lists only units the server recorded.
+    not_uploaded = [
+        u.name for u in reused if u.key not in kill.uploaded and u.key not in kill.in_flight
+    ]
     if not_uploaded:
         raise QuickstartError(
             f"{survivor.name} did not run {', '.join(not_uploaded)} of task {kill.task}, "
